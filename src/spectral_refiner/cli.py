@@ -1,0 +1,135 @@
+"""The ``spectral-refiner`` command.
+
+Errors a user can cause print one line and exit with status 2; an interrupted long job
+says how to resume and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .data import PRESETS, apply_overrides, generate, get_preset, read_info
+from .errors import SpectralRefinerError
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    if args.show:
+        preset = get_preset(args.show)
+        for key, value in preset.fields().items():
+            print(f"{key:20s} {value}")
+        return 0
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        print(f"{name:{width}s}  {preset.description}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    preset = get_preset(args.preset)
+    overrides = list(args.set or [])
+    if args.n_trajectories is not None:
+        overrides.append(f"n_trajectories={args.n_trajectories}")
+    if args.batch_size is not None:
+        overrides.append(f"batch_size={args.batch_size}")
+    preset = apply_overrides(preset, overrides)
+    out = Path(args.out)
+    try:
+        generate(preset, out, seed=args.seed, dtype=args.dtype, device=args.device,
+                 overwrite=args.overwrite, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trajectories are kept in {out}.parts; rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
+    info = read_info(out)
+    print(f"wrote {out}: vorticity {info.shape} float32, t = {info.times[0]:g}..{info.times[-1]:g}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    info = read_info(args.file)
+    fields = info.preset_fields
+    print(f"file            {info.path}")
+    print(f"dataset         {info.attrs.get('dataset_name')}")
+    print(f"vorticity       {info.shape} (trajectories, time, x, y) float32")
+    print(f"time            {info.times[0]:g} .. {info.times[-1]:g} ({len(info.times)} frames)")
+    for key in ("preset", "seed", "scheme", "dt_policy", "simulation_dtype", "package_version"):
+        if key in info.attrs:
+            print(f"{key:15s} {info.attrs[key]}")
+    if fields:
+        print("preset fields   " + json.dumps(fields, sort_keys=True))
+    # Statistics, read one trajectory at a time (files can be large).
+    total = count = 0.0
+    sq = 0.0
+    lo, hi = np.inf, -np.inf
+    finite = True
+    with h5py.File(info.path, "r") as f:
+        w = f["t0_fields/vorticity"]
+        for i in range(w.shape[0]):
+            a = w[i].astype(np.float64)
+            finite &= bool(np.isfinite(a).all())
+            total += a.sum()
+            sq += np.square(a).sum()
+            count += a.size
+            lo, hi = min(lo, a.min()), max(hi, a.max())
+    mean = total / count
+    std = np.sqrt(max(sq / count - mean**2, 0.0))
+    print(f"vorticity stats min {lo:.4g}  max {hi:.4g}  mean {mean:.4g}  std {std:.4g}")
+    if not finite:
+        raise SpectralRefinerError(f"{info.path} holds non-finite vorticity values: regenerate it")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``spectral-refiner`` command."""
+    parser = argparse.ArgumentParser(
+        prog="spectral-refiner",
+        description="Simulate 2-D turbulence, build datasets, train and refine neural operators.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("presets", help="list the dataset presets, or show one's fields")
+    p.add_argument("--show", metavar="NAME", help="print every field of this preset")
+    p.set_defaults(func=_cmd_presets)
+
+    p = sub.add_parser("generate", help="simulate a dataset into an HDF5 file (resumable)")
+    p.add_argument("--preset", required=True, help="preset name (see `presets`)")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--n-trajectories", type=int, help="number of trajectories")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="simulation precision (files store float32)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--batch-size", type=int, help="trajectories simulated at once")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a preset field (repeatable), e.g. --set viscosity=1e-4")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file or partial run made with other parameters")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("info", help="print a dataset's metadata and statistics, or what is wrong")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpectralRefinerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Dataset generation: solver runs into a Well-schema HDF5 file, resumable and rank-parallel.
+
+Trajectory ``i`` is simulated from the initial field keyed by ``(seed, i)`` with its own
+time steps (see :func:`spectral_refiner.physics.simulate`), so it is the same in any batch,
+on any rank and after any resume. Finished trajectories are kept as one ``.npy`` file each
+in ``OUT.parts/`` (each written atomically); when all are there, they are assembled into a
+temporary file that is renamed onto ``OUT``. A killed run therefore loses at most the
+batches in flight, rerunning the same command finishes the file, and ``OUT`` never exists
+unless it is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import SpectralRefinerError
+from ..physics import NavierStokes2D, SpectralGrid, make_forcing, make_initial_condition, simulate
+from .distributed import barrier, init_from_env, rank_and_world
+from .hdf5 import atomic_path, read_info, write_dataset
+from .presets import Preset
+
+__all__ = ["build_equation", "generate", "parse_dtype"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    """``float32`` or ``float64`` to a torch dtype."""
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise SpectralRefinerError(f"dtype must be float32 or float64, got {name!r}") from None
+
+
+def build_equation(
+    preset: Preset, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> NavierStokes2D:
+    """The preset's equation on its simulation grid."""
+    grid = SpectralGrid(preset.sim_resolution, preset.box_length, dtype, device)
+    forcing = make_forcing(
+        preset.forcing, grid, preset.forcing_wavenumber, preset.forcing_amplitude
+    )
+    return NavierStokes2D(grid, preset.viscosity, preset.drag, forcing)
+
+
+def _fingerprint(preset: Preset, seed: int, dtype: str) -> str:
+    # The batch size does not change any trajectory, so it is not part of the identity.
+    fields = {k: v for k, v in preset.fields().items() if k != "batch_size"}
+    blob = json.dumps({"preset": fields, "seed": seed, "dtype": dtype, "version": __version__},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.parent
+    if not parent.is_dir():
+        raise SpectralRefinerError(f"cannot write {out}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise SpectralRefinerError(f"cannot write {out}: directory {parent} is not writable")
+    if out.is_dir():
+        raise SpectralRefinerError(f"cannot write {out}: it is a directory; give a file name")
+
+
+def generate(
+    preset: Preset,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    dtype: str = "float32",
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: bool = True,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> Path:
+    """Simulate ``preset.n_trajectories`` trajectories and write them to ``out``.
+
+    Under ``torchrun`` every rank simulates trajectories ``rank, rank + world, ...`` and
+    rank 0 assembles the one file.
+
+    Parameters
+    ----------
+    preset : Preset
+        The recipe (with any overrides applied).
+    out : path
+        The ``.h5`` file to write.
+    seed : int
+        Dataset seed; trajectory ``i`` starts from the field keyed by ``(seed, i)``.
+    dtype, device : str
+        Simulation precision (``float32``/``float64``) and device; files store float32.
+    overwrite : bool
+        Replace an existing file (or partial run) made with other parameters.
+    progress : bool
+        Show a progress bar (trajectories per second, ETA) on rank 0.
+    on_batch : callable, optional
+        Called with the indices of every batch once it is saved (used by tests).
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    preset = preset.validate()
+    torch_dtype = parse_dtype(dtype)
+    out = Path(out)
+    _check_writable(out)
+    fingerprint = _fingerprint(preset, seed, dtype)
+    if out.exists() and not overwrite:
+        existing = read_info(out).attrs.get("fingerprint")
+        if existing == fingerprint:
+            return out
+        raise SpectralRefinerError(
+            f"{out} exists and was made with other parameters: choose another --out or pass "
+            "--overwrite"
+        )
+    equation = build_equation(preset, device, torch_dtype)
+    init_from_env(device)
+    rank, world = rank_and_world()
+    parts = out.with_name(out.name + ".parts")
+    manifest = parts / "manifest.json"
+    if rank == 0:
+        if parts.exists():
+            try:
+                old = json.loads(manifest.read_text()).get("fingerprint")
+            except (OSError, json.JSONDecodeError):
+                old = None
+            if old != fingerprint:
+                if not overwrite:
+                    raise SpectralRefinerError(
+                        f"{parts} holds a partial run made with other parameters: rerun with "
+                        "the same parameters to finish it, or pass --overwrite to discard it"
+                    )
+                shutil.rmtree(parts)
+        parts.mkdir(exist_ok=True)
+        manifest.write_text(json.dumps({"fingerprint": fingerprint, "preset": preset.fields(),
+                                        "seed": seed, "dtype": dtype}, indent=1))
+    barrier()
+
+    def part(i: int) -> Path:
+        return parts / f"traj_{i:06d}.npy"
+
+    todo = [i for i in range(rank, preset.n_trajectories, world) if not part(i).exists()]
+    times = preset.times()
+    bar = tqdm(total=len(todo), unit="traj", desc=f"generate {preset.name}",
+               disable=not progress or rank != 0, dynamic_ncols=True)
+    done = 0
+    with bar:
+        for start in range(0, len(todo), preset.batch_size):
+            batch = todo[start : start + preset.batch_size]
+
+            def tick(t: float, size: int = len(batch)) -> None:
+                bar.n = done + size * min(t / max(times[-1], 1e-30), 1.0)
+                bar.refresh()
+
+            w0 = make_initial_condition(preset.initial_condition, equation.grid, seed, batch)
+            frames = simulate(
+                equation, w0, times, scheme=preset.scheme, dt=preset.dt,
+                courant=preset.courant, resolution=preset.resolution, progress=tick,
+            )
+            frames = frames.to(torch.float32).cpu().numpy()
+            for i, traj in zip(batch, frames, strict=True):
+                _save_atomic(part(i), traj)
+            done += len(batch)
+            bar.n = done
+            bar.refresh()
+            if on_batch is not None:
+                on_batch(batch)
+    barrier()
+    if rank == 0:
+        missing = [i for i in range(preset.n_trajectories) if not part(i).exists()]
+        if missing:
+            raise SpectralRefinerError(
+                f"{len(missing)} trajectories are missing from {parts}: rerun the same command"
+            )
+        for stale in out.parent.glob(f".{out.name}.tmp-*"):
+            if stale != atomic_path(out):
+                stale.unlink(missing_ok=True)
+        policy = f"fixed dt={preset.dt}" if preset.dt is not None else (
+            f"adaptive, courant={preset.courant}"
+        )
+        write_dataset(
+            out,
+            _Parts([part(i) for i in range(preset.n_trajectories)]),
+            times,
+            preset.fields(),
+            {"seed": seed, "scheme": preset.scheme, "dt_policy": policy,
+             "simulation_dtype": dtype, "package_version": __version__,
+             "fingerprint": fingerprint},
+        )
+        shutil.rmtree(parts)
+    barrier()
+    return out
+
+
+@dataclasses.dataclass
+class _Parts:
+    """The saved trajectories as a lazily loaded sequence of ``(T, n, n)`` arrays."""
+
+    files: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.load(self.files[i])

@@ -1,0 +1,44 @@
+"""Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
+initial conditions and diagnostics. Imports torch and numpy only."""
+
+from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
+from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
+from .grid import SpectralGrid, resample
+from .initial_conditions import (
+    INITIAL_CONDITIONS,
+    fno_gaussian_random_field,
+    make_initial_condition,
+    mcwilliams,
+    taylor_green,
+    taylor_green_exact,
+    trajectory_generator,
+)
+from .navier_stokes import NavierStokes2D
+from .simulate import simulate
+from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
+
+__all__ = [
+    "FORCINGS",
+    "INITIAL_CONDITIONS",
+    "SCHEMES",
+    "IMEXScheme",
+    "NavierStokes2D",
+    "SpectralGrid",
+    "energy_spectrum",
+    "enstrophy",
+    "fno_forcing",
+    "fno_gaussian_random_field",
+    "get_scheme",
+    "imex_step",
+    "kinetic_energy",
+    "kolmogorov_forcing",
+    "make_forcing",
+    "make_initial_condition",
+    "mcwilliams",
+    "resample",
+    "simulate",
+    "taylor_green",
+    "taylor_green_exact",
+    "trajectory_generator",
+    "vorticity_correlation",
+]
