@@ -48,6 +48,7 @@ def build_torch_cfd(
 ):
     from torch_cfd.forcings import ForcingFn, KolmogorovForcing, SinCosForcing
     from torch_cfd.grids import Grid
+
     """torch-cfd's ``NavierStokes2DSpectral`` with its RK4 Crank–Nicolson stepper.
 
     Build and run it under the default dtype wanted (see :func:`default_dtype`).

@@ -17,8 +17,9 @@ def test_derivatives_use_physical_wavenumbers(length):
     dx = g.irfft(g.derivative(w_hat, (1, 0)))
     dy = g.irfft(g.derivative(w_hat, (0, 1)))
     torch.testing.assert_close(dx, k * torch.cos(k * X) * torch.cos(2 * k * Y), atol=1e-11, rtol=0)
-    torch.testing.assert_close(dy, -2 * k * torch.sin(k * X) * torch.sin(2 * k * Y), atol=1e-11,
-                               rtol=0)
+    torch.testing.assert_close(
+        dy, -2 * k * torch.sin(k * X) * torch.sin(2 * k * Y), atol=1e-11, rtol=0
+    )
     lap = g.irfft(g.laplacian(w_hat))
     torch.testing.assert_close(lap, -5 * k**2 * w, atol=1e-10, rtol=0)
 
@@ -61,7 +62,7 @@ def test_resample_is_spectral_and_exact_on_band_limited_fields():
     torch.testing.assert_close(resample(field(fine), 16), field(coarse), atol=1e-13, rtol=0)
     torch.testing.assert_close(resample(field(coarse), 64), field(fine), atol=1e-13, rtol=0)
     # a mode the coarse grid cannot carry is removed, not aliased
-    X, Y = fine.mesh()
+    X, _Y = fine.mesh()
     assert resample(torch.cos(20 * X), 16).abs().max() < 1e-13
 
 

@@ -41,11 +41,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     preset = apply_overrides(preset, overrides)
     out = Path(args.out)
     try:
-        generate(preset, out, seed=args.seed, dtype=args.dtype, device=args.device,
-                 overwrite=args.overwrite, progress=not args.quiet)
+        generate(
+            preset,
+            out,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished trajectories are kept in {out}.parts; rerun the same "
-              "command to resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished trajectories are kept in {out}.parts; rerun the same "
+            "command to resume",
+            file=sys.stderr,
+        )
         return 130
     info = read_info(out)
     print(f"wrote {out}: vorticity {info.shape} float32, t = {info.times[0]:g}..{info.times[-1]:g}")
@@ -104,14 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .h5 file")
     p.add_argument("--n-trajectories", type=int, help="number of trajectories")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
-                   help="simulation precision (files store float32)")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="simulation precision (files store float32)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--batch-size", type=int, help="trajectories simulated at once")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a preset field (repeatable), e.g. --set viscosity=1e-4")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing file or partial run made with other parameters")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a preset field (repeatable), e.g. --set viscosity=1e-4",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing file or partial run made with other parameters",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_generate)
 

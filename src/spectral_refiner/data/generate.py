@@ -57,9 +57,17 @@ def build_equation(
 def _fingerprint(preset: Preset, seed: int, dtype: str) -> str:
     # The batch size does not change any trajectory, so it is not part of the identity.
     fields = {k: v for k, v in preset.fields().items() if k != "batch_size"}
-    blob = json.dumps({"preset": fields, "seed": seed, "dtype": dtype, "version": __version__},
-                      sort_keys=True)
+    blob = json.dumps(
+        {"preset": fields, "seed": seed, "dtype": dtype, "version": __version__}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _manifest_fingerprint(manifest: Path) -> str | None:
+    try:
+        return json.loads(manifest.read_text()).get("fingerprint")
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -131,26 +139,27 @@ def generate(
             "--overwrite"
         )
     equation = build_equation(preset, device, torch_dtype)
-    init_from_env(device)
-    rank, world = rank_and_world()
     parts = out.with_name(out.name + ".parts")
     manifest = parts / "manifest.json"
+    stale = parts.exists() and _manifest_fingerprint(manifest) != fingerprint
+    if stale and not overwrite:  # every rank sees this, so every rank stops
+        raise SpectralRefinerError(
+            f"{parts} holds a partial run made with other parameters: rerun with the same "
+            "parameters to finish it, or pass --overwrite to discard it"
+        )
+    init_from_env(device)
+    rank, world = rank_and_world()
     if rank == 0:
-        if parts.exists():
-            try:
-                old = json.loads(manifest.read_text()).get("fingerprint")
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old != fingerprint:
-                if not overwrite:
-                    raise SpectralRefinerError(
-                        f"{parts} holds a partial run made with other parameters: rerun with "
-                        "the same parameters to finish it, or pass --overwrite to discard it"
-                    )
-                shutil.rmtree(parts)
+        if stale:
+            shutil.rmtree(parts)
         parts.mkdir(exist_ok=True)
-        manifest.write_text(json.dumps({"fingerprint": fingerprint, "preset": preset.fields(),
-                                        "seed": seed, "dtype": dtype}, indent=1))
+        record = {
+            "fingerprint": fingerprint,
+            "preset": preset.fields(),
+            "seed": seed,
+            "dtype": dtype,
+        }
+        manifest.write_text(json.dumps(record, indent=1))
     barrier()
 
     def part(i: int) -> Path:
@@ -158,21 +167,32 @@ def generate(
 
     todo = [i for i in range(rank, preset.n_trajectories, world) if not part(i).exists()]
     times = preset.times()
-    bar = tqdm(total=len(todo), unit="traj", desc=f"generate {preset.name}",
-               disable=not progress or rank != 0, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo),
+        unit="traj",
+        desc=f"generate {preset.name}",
+        disable=not progress or rank != 0,
+        dynamic_ncols=True,
+    )
     done = 0
     with bar:
         for start in range(0, len(todo), preset.batch_size):
             batch = todo[start : start + preset.batch_size]
 
-            def tick(t: float, size: int = len(batch)) -> None:
-                bar.n = done + size * min(t / max(times[-1], 1e-30), 1.0)
+            def tick(t: float, size: int = len(batch), base: int = done) -> None:
+                bar.n = base + size * min(t / max(times[-1], 1e-30), 1.0)
                 bar.refresh()
 
             w0 = make_initial_condition(preset.initial_condition, equation.grid, seed, batch)
             frames = simulate(
-                equation, w0, times, scheme=preset.scheme, dt=preset.dt,
-                courant=preset.courant, resolution=preset.resolution, progress=tick,
+                equation,
+                w0,
+                times,
+                scheme=preset.scheme,
+                dt=preset.dt,
+                courant=preset.courant,
+                resolution=preset.resolution,
+                progress=tick,
             )
             frames = frames.to(torch.float32).cpu().numpy()
             for i, traj in zip(batch, frames, strict=True):
@@ -192,17 +212,24 @@ def generate(
         for stale in out.parent.glob(f".{out.name}.tmp-*"):
             if stale != atomic_path(out):
                 stale.unlink(missing_ok=True)
-        policy = f"fixed dt={preset.dt}" if preset.dt is not None else (
-            f"adaptive, courant={preset.courant}"
+        policy = (
+            f"fixed dt={preset.dt}"
+            if preset.dt is not None
+            else (f"adaptive, courant={preset.courant}")
         )
         write_dataset(
             out,
             _Parts([part(i) for i in range(preset.n_trajectories)]),
             times,
             preset.fields(),
-            {"seed": seed, "scheme": preset.scheme, "dt_policy": policy,
-             "simulation_dtype": dtype, "package_version": __version__,
-             "fingerprint": fingerprint},
+            {
+                "seed": seed,
+                "scheme": preset.scheme,
+                "dt_policy": policy,
+                "simulation_dtype": dtype,
+                "package_version": __version__,
+                "fingerprint": fingerprint,
+            },
         )
         shutil.rmtree(parts)
     barrier()

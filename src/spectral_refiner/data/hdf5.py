@@ -114,7 +114,9 @@ def write_dataset(
             t0 = f.create_group("t0_fields")
             t0.attrs["field_names"] = _strings(["vorticity"])
             d = t0.create_dataset(
-                "vorticity", shape=(n_traj, n_t, nx, ny), dtype=np.float32,
+                "vorticity",
+                shape=(n_traj, n_t, nx, ny),
+                dtype=np.float32,
                 chunks=(1, n_t, nx, ny),
             )
             for i in range(n_traj):

@@ -112,12 +112,12 @@ class SpectralGrid:
         # not representable as a real field).
         nyq_x = (mx.abs() == self.n // 2).reshape(-1, 1)
         nyq_y = (my == self.n // 2).reshape(1, -1)
-        self.ikx = (1j * fac * torch.where(nyq_x, 0.0, mx.reshape(-1, 1))).to(
-            self.cdtype
-        ).to(self.device)
-        self.iky = (1j * fac * torch.where(nyq_y, 0.0, my.reshape(1, -1))).to(
-            self.cdtype
-        ).to(self.device)
+        self.ikx = (
+            (1j * fac * torch.where(nyq_x, 0.0, mx.reshape(-1, 1))).to(self.cdtype).to(self.device)
+        )
+        self.iky = (
+            (1j * fac * torch.where(nyq_y, 0.0, my.reshape(1, -1))).to(self.cdtype).to(self.device)
+        )
 
     def __repr__(self) -> str:
         return (
@@ -141,9 +141,7 @@ class SpectralGrid:
     # ------------------------------------------------------------------ coordinates
     def coordinates(self) -> torch.Tensor:
         """The 1-D coordinates ``x_i = i L / n`` (the same for y), shape ``(n,)``."""
-        return torch.arange(self.n, dtype=torch.float64).mul(self.dx).to(self.dtype).to(
-            self.device
-        )
+        return torch.arange(self.n, dtype=torch.float64).mul(self.dx).to(self.dtype).to(self.device)
 
     def mesh(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Coordinate arrays ``(X, Y)`` of shape ``(n, n)`` with ``X[i, j] = x_i``."""

@@ -40,8 +40,9 @@ def _white_noise_hat(grid: SpectralGrid, seed: int, indices: Sequence[int]) -> t
     """
     noise = torch.stack(
         [
-            torch.randn(grid.n, grid.n, generator=trajectory_generator(seed, i),
-                        dtype=torch.float64)
+            torch.randn(
+                grid.n, grid.n, generator=trajectory_generator(seed, i), dtype=torch.float64
+            )
             for i in indices
         ]
     )
