@@ -220,36 +220,20 @@ def test_torchrun_ranks_split_the_work_into_one_identical_file(reference_file, t
 @pytest.mark.slow
 def test_console_script_end_to_end(tmp_path):
     out = tmp_path / "e2e.h5"
-    cmd = [
-        "spectral-refiner",
-        "generate",
-        "--preset",
-        "tiny",
-        "--out",
-        str(out),
-        "--set",
-        "n_trajectories=2",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    def command(*sets):
+        cmd = ["spectral-refiner", "generate", "--preset", "tiny", "--out", str(out)]
+        for item in sets:
+            cmd += ["--set", item]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    result = command("n_trajectories=2")
     assert result.returncode == 0, result.stderr
     assert "traj/s" in result.stderr  # the progress bar shows a rate
-    info = read_info(out)
-    assert info.shape == (2, 21, 32, 32)
-    bad = subprocess.run(
-        [
-            "spectral-refiner",
-            "generate",
-            "--preset",
-            "tiny",
-            "--out",
-            str(out),
-            "--set",
-            "viscosity=-1",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    assert read_info(out).shape == (2, 21, 32, 32)
+    bad = command("viscosity=-1")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: ")
 
 
 def test_partial_run_with_other_parameters_is_refused(tmp_path):
