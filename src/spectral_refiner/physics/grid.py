@@ -139,10 +139,6 @@ class SpectralGrid:
         return irfft2(w_hat, n or self.n)
 
     # ------------------------------------------------------------------ coordinates
-    def coordinates(self) -> torch.Tensor:
-        """The 1-D coordinates ``x_i = i L / n`` (the same for y), shape ``(n,)``."""
-        return torch.arange(self.n, dtype=torch.float64).mul(self.dx).to(self.dtype).to(self.device)
-
     def mesh(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Coordinate arrays ``(X, Y)`` of shape ``(n, n)`` with ``X[i, j] = x_i``."""
         c = torch.arange(self.n, dtype=torch.float64) * self.dx
@@ -181,10 +177,6 @@ class SpectralGrid:
         if n_out == self.n:
             return w_hat
         return _resample_hat(w_hat, self.n, n_out)
-
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
-        """The same grid with another device and/or dtype."""
-        return SpectralGrid(self.n, self.length, dtype or self.dtype, device or self.device)
 
     def with_resolution(self, n: int) -> SpectralGrid:
         """The same box, dtype and device at resolution ``n``."""

@@ -20,14 +20,28 @@ class NavierStokes2D:
 
     split as ``dω̂/dt = N(ω̂) + L ω̂`` with
 
-    * explicit terms ``N(ω̂) = -P·FFT(u ∂xω + v ∂yω) + f̂`` (advection, dealiased by the 2/3
-      rule ``P`` applied to the inputs and to the product, plus the forcing), and
-    * implicit terms ``L ω̂ = -(ν|k|^2 + μ) ω̂``, diagonal, so that the implicit solve
-      ``(1 - τL)^{-1} ŷ`` is a division.
+    * explicit terms ``N(ω̂) = -P·FFT(u·∇ω) + f̂``: advection, dealiased by the 2/3 rule ``P``
+      (keep ``max(|m_x|, |m_y|) <= n // 3``) applied to the velocity and to the product, plus
+      the forcing; and
+    * implicit terms ``L ω̂ = -(ν|k|^2 + μ) ω̂``, diagonal (:attr:`linear`), so that the
+      implicit solve ``(1 - τL)^{-1} ŷ`` is a division.
 
-    One evaluation of the explicit terms costs 5 real FFTs: one batched inverse transform of
-    ``(u, v, ∂xω, ∂yω)`` and one forward transform of the product. The forcing is
-    transformed once, here.
+    The advection is evaluated in Basdevant's form: for a divergence-free ``u``,
+
+    .. math::
+
+        u\cdot\nabla\omega = \partial_x\partial_y (v^2 - u^2) + (\partial_x^2 - \partial_y^2)(uv),
+        \quad\text{so}\quad
+        \widehat{-u\cdot\nabla\omega} = k_x k_y\, \widehat{v^2 - u^2}
+        + (k_x^2 - k_y^2)\, \widehat{uv}.
+
+    With ``u`` band-limited to ``|m| <= K = n // 3`` the products hold ``|m| <= 2K`` and,
+    when ``n > 3K`` (``n`` not a multiple of 3, e.g. a power of two), alias nothing onto the
+    kept modes: this then equals the dealiased ``-P·FFT(u ∂xω + v ∂yω)`` up to round-off, at
+    4 real transforms (inverse of ``u, v``; forward of ``v^2 - u^2, uv``) instead of 5. The
+    transforms are pruned to the kept modes: the inverse runs along x only on the columns
+    ``m_y <= K`` (the others are zero), the forward along x only on those columns (the others
+    are discarded). The forcing is transformed once, here.
 
     Parameters
     ----------
@@ -39,6 +53,13 @@ class NavierStokes2D:
         Linear drag coefficient μ >= 0.
     forcing : Tensor, optional
         Time-independent vorticity forcing ``f`` on the grid, shape ``(n, n)``.
+
+    Attributes
+    ----------
+    linear : Tensor
+        The diagonal of ``L``, ``-(ν|k|^2 + μ)``, real, shape ``(n, n // 2 + 1)``.
+    forcing_hat : Tensor or None
+        ``f̂``, shape ``(n, n // 2 + 1)``.
     """
 
     def __init__(
@@ -57,33 +78,62 @@ class NavierStokes2D:
         self.grid = grid
         self.viscosity = float(viscosity)
         self.drag = float(drag)
-        self.linear = -(self.viscosity * grid.k2 + self.drag)
-        psi = grid.inv_k2.to(grid.cdtype)
-        mult = torch.stack((grid.iky * psi, -grid.ikx * psi, grid.ikx.expand_as(psi),
-                            grid.iky.expand_as(psi)))
-        self._to_physical = (mult * grid.dealias).contiguous()
-        self._minus_dealias = (-grid.dealias).to(grid.cdtype)
+        # Spectral arrays are stored m_y-major (memory (m_y, m_x), shape still (n, n // 2 + 1)):
+        # the x transforms then run along the contiguous axis (see explicit_terms).
+        self.linear = _ky_major(-(self.viscosity * grid.k2 + self.drag))
+        # Kept columns m_y <= n // 3; the kept rows |m_x| <= n // 3 are selected by zeros in the
+        # weights (the x transforms need all n rows anyway).
+        self._cols = grid.n // 3 + 1
+        rows = grid.dealias[:, :1]
+        ky, iky = grid.ky[:, : self._cols], grid.iky[:, : self._cols]
+        psi = (grid.inv_k2[:, : self._cols] * rows).to(grid.cdtype)
+        # (u, v) = (i k_y ψ̂, -i k_x ψ̂) on the kept columns, as (2, m_y, m_x).
+        velocity = torch.stack((iky * psi, -grid.ikx * psi))
+        self._velocity = velocity.transpose(-1, -2).contiguous()
+        # N̂ = k_x k_y FFT(v² - u²) + (k_x² - k_y²) FFT(uv) on the kept columns, as
+        # (2, m_y, m_x, 2): each real weight repeated for the (re, im) pair of a coefficient.
+        weights = (torch.stack((grid.kx * ky, grid.kx**2 - ky**2)) * rows).transpose(-1, -2)
+        self._advection = tuple(weights.unsqueeze(-1).expand(-1, -1, -1, 2).contiguous())
         if forcing is not None:
             if forcing.shape[-2:] != (grid.n, grid.n):
                 raise SpectralRefinerError(
                     f"forcing has shape {tuple(forcing.shape)}, expected ({grid.n}, {grid.n})"
                 )
             forcing = forcing.to(device=grid.device, dtype=grid.dtype)
-            self.forcing_hat = grid.rfft(forcing)
+            self.forcing_hat = _ky_major(grid.rfft(forcing))
         else:
             self.forcing_hat = None
-        self._solve_cache: dict[float, torch.Tensor] = {}
 
     # ---------------------------------------------------------------- IMEX protocol
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
-        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` for coefficients ``(..., n, n//2+1)``."""
-        fields = self.grid.irfft(w_hat.unsqueeze(-3) * self._to_physical)
-        u, v, wx, wy = fields.unbind(-3)
-        advection = self.grid.rfft(torch.addcmul(u * wx, v, wy))
-        out = advection.mul_(self._minus_dealias)
-        if self.forcing_hat is not None:
-            out.add_(self.forcing_hat)
-        return out
+        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` for coefficients ``(..., n, n//2+1)``.
+
+        Returns a new tensor (callers may update it in place), stored m_y-major like
+        :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too.
+        """
+        n, cols = self.grid.n, self._cols
+        # Inverse transform of (u, v): along x on the kept columns (m_y-major, so along the
+        # last axis), then along y, the columns beyond zero-padded by irfft.
+        spec = w_hat.transpose(-1, -2)[..., None, :cols, :] * self._velocity
+        spec = torch.fft.ifft(spec, norm="forward")
+        u, v = torch.fft.irfft(spec.transpose(-1, -2), n=n, norm="forward").unbind(-3)
+        # N̂ = k_x k_y FFT(v² - u²) + (k_x² - k_y²) FFT(uv) + f̂, assembled m_y-major: each
+        # forward transform runs along y, then along x (the last axis after a transposing
+        # copy) on the kept columns only. Every transform runs along a contiguous last axis,
+        # where a single field and a batch take the same code path in the FFT library, so
+        # that trajectory i does not depend on its batch.
+        if self.forcing_hat is None:
+            out = w_hat.new_zeros((*w_hat.shape[:-2], n // 2 + 1, n))
+        else:
+            out = self.forcing_hat.transpose(-1, -2).expand(*w_hat.shape[:-2], -1, -1).clone()
+        block = torch.view_as_real(out[..., :cols, :])
+        for product, weight in zip(
+            (torch.addcmul(v * v, u, u, value=-1), u * v), self._advection, strict=True
+        ):
+            spec = torch.fft.rfft(product, norm="forward")[..., :cols].transpose(-1, -2)
+            spec = torch.fft.fft(spec.contiguous(), norm="forward")
+            block.addcmul_(torch.view_as_real(spec), weight)
+        return out.transpose(-1, -2)
 
     def implicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``L ω̂ = -(ν|k|^2 + μ) ω̂``."""
@@ -91,14 +141,7 @@ class NavierStokes2D:
 
     def implicit_solve(self, y_hat: torch.Tensor, tau: float | torch.Tensor) -> torch.Tensor:
         """Solve ``(1 - τL) ω̂ = ŷ``; ``τ`` a float or a per-trajectory tensor ``(B, 1, 1)``."""
-        if isinstance(tau, torch.Tensor):
-            return y_hat / (1 - tau * self.linear)
-        inv = self._solve_cache.get(tau)
-        if inv is None:
-            if len(self._solve_cache) > 64:
-                self._solve_cache.clear()
-            inv = self._solve_cache[tau] = 1 / (1 - tau * self.linear)
-        return y_hat * inv
+        return y_hat / (1 - tau * self.linear)
 
     # ---------------------------------------------------------------- diagnostics
     def max_speed(self, w_hat: torch.Tensor) -> torch.Tensor:
@@ -109,3 +152,8 @@ class NavierStokes2D:
     def courant_number(self, w_hat: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
         """CFL number ``dt · max(|u| + |v|) / dx`` per field."""
         return self.max_speed(w_hat) * dt / self.grid.dx
+
+
+def _ky_major(a: torch.Tensor) -> torch.Tensor:
+    """``a`` (shape ``(..., n, m)``) with its last two axes swapped in memory, same values."""
+    return a.transpose(-1, -2).contiguous().transpose(-1, -2)
