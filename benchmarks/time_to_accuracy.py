@@ -155,29 +155,38 @@ def reference_path(args, dt: float) -> Path:
 def reference(args, w0: torch.Tensor, times: list[float], dt: float) -> list[torch.Tensor]:
     """Float64 fixed-step RK4-CN fields ``(n, n)`` at ``times``; cached on disk.
 
-    The cache maps times to fields; missing times are computed by continuing from the
-    latest cached time before them.
+    The cache maps times to fields. Missing times are computed by continuing from the
+    latest cached time before them, one unit of time at a time, saving after each (so an
+    interrupted computation resumes where it stopped).
     """
     path = reference_path(args, dt)
     cache = torch.load(path) if path.exists() else {0.0: w0[0]}
-    missing = sorted({round(t, 9) for t in times} - set(cache))
-    if missing:
-        start = max(t for t in cache if t <= missing[0])
-        log(
-            f"reference dt={dt:g}: computing t={start:g} -> {missing[-1]:g} (float64; "
-            f"{round((missing[-1] - start) / dt)} steps, minutes) ..."
-        )
-        g = SpectralGrid(args.n, L, dtype=torch.float64)
-        t0 = time.perf_counter()
-        out = simulate(NavierStokes2D(g, args.viscosity), cache[start], missing, dt=dt, t0=start)
-        log(f"reference dt={dt:g}: {time.perf_counter() - t0:.0f} s")
-        cache.update(zip(missing, out.unbind(0), strict=True))
-        path.parent.mkdir(parents=True, exist_ok=True)
+    wanted = {round(t, 9) for t in times}
+    missing = sorted(wanted - set(cache))
+    if not missing:
+        log(f"reference dt={dt:g}: cached in {path}")
+        return [cache[round(t, 9)] for t in times]
+    start = max(t for t in cache if t <= missing[0])
+    # checkpoints: the wanted times and every whole time unit in between
+    stops = sorted(
+        (wanted | set(range(math.floor(start) + 1, math.ceil(missing[-1]))))
+        - {t for t in cache if t <= start}
+    )
+    stops = [t for t in stops if start < t <= missing[-1]]
+    log(
+        f"reference dt={dt:g}: computing t={start:g} -> {missing[-1]:g} (float64; "
+        f"{round((missing[-1] - start) / dt)} steps, minutes) ..."
+    )
+    eq = NavierStokes2D(SpectralGrid(args.n, L, dtype=torch.float64), args.viscosity)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for stop in stops:
+        cache[stop] = simulate(eq, cache[start], [stop], dt=dt, t0=start)[-1]
+        start = stop
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(cache, tmp)
         os.replace(tmp, path)
-    else:
-        log(f"reference dt={dt:g}: cached in {path}")
+        log(f"reference dt={dt:g}: t={stop:g} after {time.perf_counter() - t0:.0f} s")
     return [cache[round(t, 9)] for t in times]
 
 
