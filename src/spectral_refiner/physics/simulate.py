@@ -112,6 +112,9 @@ def simulate(
     frames = []
     t = float(t0)
     dt_prev, stepper = None, None  # the stage factors are formed once per distinct step size
+    # Without autograd the steps run in inference mode (less bookkeeping per operation); the
+    # snapshots are formed outside it, as ordinary tensors.
+    inference = not torch.is_grad_enabled()
     for t_next in times:
         remaining = torch.full((batch,), t_next - t, dtype=torch.float64)
         while bool((remaining > 0).any()):
@@ -139,11 +142,13 @@ def simulate(
                     "use a smaller dt or courant number, or a higher resolution"
                 )
             taken = torch.clamp(n_steps, max=chunk_steps)
-            for j in range(int(taken.max())):
-                dt_j = torch.where(taken > j, step, 0.0).reshape(-1, 1, 1)
-                if dt_prev is None or not torch.equal(dt_j, dt_prev):
-                    dt_prev, stepper = dt_j, imex_stepper(equation, dt_j.to(grid.device), scheme)
-                w_hat = stepper(w_hat)
+            with torch.inference_mode(inference):
+                for j in range(int(taken.max())):
+                    dt_j = torch.where(taken > j, step, 0.0).reshape(-1, 1, 1)
+                    if dt_prev is None or not torch.equal(dt_j, dt_prev):
+                        dt_prev = dt_j
+                        stepper = imex_stepper(equation, dt_j.to(grid.device), scheme)
+                    w_hat = stepper(w_hat)
             remaining = torch.where(n_steps <= chunk_steps, 0.0, remaining - taken * step)
             if progress is not None:
                 progress(t_next - float(remaining.max()))
