@@ -1,5 +1,6 @@
 """Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
-initial conditions and diagnostics. Imports torch and numpy only."""
+initial conditions, diagnostics, Sobolev norms and the PDE residual. Imports torch and
+numpy only."""
 
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
@@ -14,6 +15,14 @@ from .initial_conditions import (
     trajectory_generator,
 )
 from .navier_stokes import NavierStokes2D
+from .norms import (
+    bochner_norm,
+    relative_bochner_error,
+    relative_sobolev_error,
+    sobolev_norm,
+    sobolev_norm_hat,
+)
+from .residual import estimate, ns_residual, residual_norm
 from .simulate import simulate
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
@@ -24,8 +33,10 @@ __all__ = [
     "IMEXScheme",
     "NavierStokes2D",
     "SpectralGrid",
+    "bochner_norm",
     "energy_spectrum",
     "enstrophy",
+    "estimate",
     "fno_forcing",
     "fno_gaussian_random_field",
     "get_scheme",
@@ -35,8 +46,14 @@ __all__ = [
     "make_forcing",
     "make_initial_condition",
     "mcwilliams",
+    "ns_residual",
+    "relative_bochner_error",
+    "relative_sobolev_error",
     "resample",
+    "residual_norm",
     "simulate",
+    "sobolev_norm",
+    "sobolev_norm_hat",
     "taylor_green",
     "taylor_green_exact",
     "trajectory_generator",

@@ -1,0 +1,130 @@
+"""Fourier neural operators of Li et al. (2020): FNO2d (frames as channels) and FNO3d (space-time).
+
+Both are ``lifting -> Fourier layers -> projection`` with pointwise lifting and projection
+MLPs; a Fourier layer is ``v -> σ(K v + W v)`` (:class:`~.layers.FourierLayer`), without the
+activation after the last one. ``modes`` is the highest kept wavenumber ``K`` per dimension:
+``K = 6`` keeps ``|m_x| <= 6, 0 <= m_y <= 6`` (13 x 7 coefficients), the layout of
+neuraloperator's ``FNO(n_modes=(12, 12))`` (12 x 7).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .base import NeuralOperator, register
+from .layers import ChannelMLP, FourierLayer, periodic_encoding, time_encoding
+
+__all__ = ["FNO2d", "FNO3d"]
+
+
+@register("fno2d")
+class FNO2d(NeuralOperator):
+    """FNO-2D: the ``t_in`` input frames (and 4 periodic coordinate channels) are channels;
+    predicts the next ``t_out`` frames at once, for autoregressive rollouts.
+
+    Parameters
+    ----------
+    t_in, t_out : int
+        Input and output frames.
+    width : int
+        Channels of the Fourier layers.
+    modes : int
+        Highest kept wavenumber per spatial dimension.
+    n_layers : int
+        Number of Fourier layers.
+    lifting_ratio, projection_ratio : float
+        Hidden width of the lifting / projection MLP, as a multiple of ``width``.
+    mlp_ratio : float
+        Hidden width of a pointwise feed-forward after each Fourier layer (0: none).
+    """
+
+    def __init__(
+        self,
+        t_in: int = 10,
+        t_out: int = 1,
+        width: int = 32,
+        modes: int = 6,
+        n_layers: int = 4,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        mlp_ratio: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.t_in, self.t_out = t_in, t_out
+        self.lifting = ChannelMLP(t_in + 4, int(lifting_ratio * width), width)
+        self.layers = torch.nn.ModuleList(
+            FourierLayer(width, (modes, modes), mlp_ratio, activation=i < n_layers - 1)
+            for i in range(n_layers)
+        )
+        self.projection = ChannelMLP(width, int(projection_ratio * width), t_out)
+
+    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
+        self.check_input(w_in)
+        b, _, nx, ny = w_in.shape
+        v = torch.cat((w_in, periodic_encoding(b, (nx, ny), w_in.dtype, w_in.device)), dim=1)
+        v = self.lifting(v)
+        for layer in self.layers:
+            v = layer(v)
+        return self.projection(v)
+
+
+@register("fno3d")
+class FNO3d(NeuralOperator):
+    """FNO-3D: a Fourier neural operator in space-time, as the FNO paper's 3-D model.
+
+    The ``t_in`` input frames are channels repeated at each of the ``t_out`` output times,
+    with 5 coordinate channels (``t``, and the periodic ``x, y`` encodings); the time axis,
+    which is not periodic, is zero-padded by ``time_padding`` points before the Fourier
+    layers and cropped after them.
+
+    Parameters
+    ----------
+    t_in, t_out : int
+        Input and output frames.
+    width : int
+        Channels of the Fourier layers.
+    modes : int
+        Highest kept spatial wavenumber.
+    time_modes : int
+        Highest kept temporal wavenumber.
+    n_layers, lifting_ratio, projection_ratio, mlp_ratio
+        As for :class:`FNO2d`.
+    time_padding : int
+        Zeros appended along time.
+    """
+
+    def __init__(
+        self,
+        t_in: int = 10,
+        t_out: int = 40,
+        width: int = 20,
+        modes: int = 6,
+        time_modes: int = 6,
+        n_layers: int = 4,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        mlp_ratio: float = 0.0,
+        time_padding: int = 6,
+    ) -> None:
+        super().__init__()
+        self.t_in, self.t_out = t_in, t_out
+        self.time_padding = time_padding
+        self.lifting = ChannelMLP(t_in + 5, int(lifting_ratio * width), width)
+        self.layers = torch.nn.ModuleList(
+            FourierLayer(width, (time_modes, modes, modes), mlp_ratio, activation=i < n_layers - 1)
+            for i in range(n_layers)
+        )
+        self.projection = ChannelMLP(width, int(projection_ratio * width), 1)
+
+    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
+        self.check_input(w_in)
+        b, _, nx, ny = w_in.shape
+        frames = w_in[:, :, None].expand(-1, -1, self.t_out, -1, -1)
+        enc = time_encoding(b, (self.t_out, nx, ny), w_in.dtype, w_in.device)
+        v = self.lifting(torch.cat((frames, enc), dim=1))
+        v = F.pad(v, (0, 0, 0, 0, 0, self.time_padding))
+        for layer in self.layers:
+            v = layer(v)
+        v = v[:, :, : self.t_out]
+        return self.projection(v)[:, 0]
