@@ -24,8 +24,9 @@ twice; neuraloperator's own count counts it once).
 Measured: a training step (forward, mean-squared loss, backward, Adam step) and inference
 (forward under ``no_grad``) in samples per second. The two sides alternate within each
 repeat; the table gives medians over repeats and the ratio ours / peer. Peak memory of a
-training step is the peak resident set size of a fresh process running three steps, minus
-its size before the first step (``ru_maxrss``; Linux).
+training step is the peak of the bytes torch's CPU allocator holds during the step above
+what it held before (from the profiler's memory events; the resident set size of the
+process was tried first and varied by +-30% between identical runs).
 
 Targets (issue 3): training >= 2x (fno2d) and >= 1.5x (fno3d, sfno); inference >= 2x
 (fno2d); memory no worse (ratio <= 1).
@@ -40,10 +41,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 
 import torch
@@ -127,39 +127,22 @@ def _stepper(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
     return train, infer
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+def peak_step_memory(train) -> float:
+    """Peak of the bytes held by torch's CPU allocator during one training step, above what
+    it held before the step (MiB): the allocator's running total in the profiler's memory
+    events (``profile_memory=True``). Deterministic, unlike the process's resident size."""
+    from torch.profiler import ProfilerActivity, profile
 
-
-def peak_memory_child(case: str, side: str) -> None:
-    """Run in a fresh process: print the peak RSS growth (MiB) over three training steps."""
-    model, x, y = build(case, side)
-    train, _ = _stepper(model, x, y)
-    before = _rss_kib()
-    for _ in range(3):
+    train()  # optimiser state exists before the measured step
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         train()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"mib": (peak - before) / 1024}))
-
-
-def peak_memory(case: str, side: str, threads: int) -> float:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.operator_throughput",
-            "--memory-child",
-            case,
-            side,
-            "--threads",
-            str(threads),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])["mib"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            events = json.load(f)["traceEvents"]
+    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"]
+    return (max(totals) - totals[0]) / 2**20
 
 
 def _median_time(fn, calls: int) -> float:
@@ -169,7 +152,7 @@ def _median_time(fn, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def run_case(case: str, repeats: int, calls: int, threads: int) -> dict:
+def run_case(case: str, repeats: int, calls: int) -> dict:
     sides = {s: build(case, s) for s in ("ours", "peer")}
     fns = {s: _stepper(*sides[s]) for s in sides}
     for train, infer in fns.values():  # warm-up
@@ -190,7 +173,7 @@ def run_case(case: str, repeats: int, calls: int, threads: int) -> dict:
     for kind in ("train", "infer"):
         med = {s: statistics.median(times[(kind, s)]) for s in sides}
         result[kind] = {s: b / med[s] for s in sides} | {"ratio": med["peer"] / med["ours"]}
-    mem = {s: peak_memory(case, s, threads) for s in sides}
+    mem = {s: peak_step_memory(fns[s][0]) for s in sides}
     result["memory_mib"] = mem | {"ratio": mem["ours"] / mem["peer"]}
     return result
 
@@ -201,12 +184,8 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--calls", type=int, default=3, help="steps per timing sample")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--memory-child", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.memory_child:
-        peak_memory_child(*args.memory_child)
-        return
     print(
         f"torch {torch.__version__}, {args.threads} threads, float32, 64^2; medians of "
         f"{args.repeats} interleaved repeats"
@@ -218,7 +197,7 @@ def main(argv=None) -> None:
     )
     print(header)
     for case in args.case:
-        r = run_case(case, args.repeats, args.calls, args.threads)
+        r = run_case(case, args.repeats, args.calls)
         pr, tr, inf, mem = r["params"], r["train"], r["infer"], r["memory_mib"]
         print(
             f"{case:6} {pr['ours']:>9,}/{pr['peer']:<9,} {tr['ours']:>11.1f} {tr['peer']:>7.1f}"

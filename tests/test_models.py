@@ -141,6 +141,15 @@ def test_gradients_reach_every_parameter(name):
         assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: no gradient to {pname}"
 
 
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_inference_path_equals_the_training_path(name):
+    """Without autograd some operations run in place; the numbers must not change."""
+    model, x = _model(name), _input(name)
+    with torch.no_grad():
+        fast = model(x)
+    torch.testing.assert_close(fast, model(x).detach(), rtol=0, atol=1e-13)
+
+
 def _band_limited(batch: int, frames: int, n: int, k: int = 4, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     coef = torch.zeros(batch, frames, n, n // 2 + 1, dtype=torch.complex128)

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from .base import NeuralOperator, register
-from .layers import ChannelMLP, FourierLayer, periodic_encoding, time_encoding
+from .layers import ChannelLinear, ChannelMLP, FourierLayer, periodic_encoding, time_encoding
 
 __all__ = ["FNO2d", "FNO3d"]
 
@@ -52,7 +52,11 @@ class FNO2d(NeuralOperator):
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
-        self.lifting = ChannelMLP(t_in + 4, int(lifting_ratio * width), width)
+        hidden = int(lifting_ratio * width)
+        # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
+        # a coordinate part, computed once per grid instead of once per sample.
+        self.encoding = ChannelLinear(4, hidden, bias=False)
+        self.lifting = ChannelMLP(t_in, hidden, width)
         self.layers = torch.nn.ModuleList(
             FourierLayer(width, (modes, modes), mlp_ratio, activation=i < n_layers - 1)
             for i in range(n_layers)
@@ -61,9 +65,8 @@ class FNO2d(NeuralOperator):
 
     def forward(self, w_in: torch.Tensor) -> torch.Tensor:
         self.check_input(w_in)
-        b, _, nx, ny = w_in.shape
-        v = torch.cat((w_in, periodic_encoding(b, (nx, ny), w_in.dtype, w_in.device)), dim=1)
-        v = self.lifting(v)
+        enc = periodic_encoding(1, w_in.shape[-2:], w_in.dtype, w_in.device)
+        v = self.lifting(w_in, add=self.encoding(enc))
         for layer in self.layers:
             v = layer(v)
         return self.projection(v)
