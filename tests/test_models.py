@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.models import (
     MODELS,
     SFNO,
@@ -103,7 +104,7 @@ def test_widen_keeps_the_output_and_adds_trainable_modes():
     spectrum = torch.fft.rfftn(out, dim=(-2, -1)).abs().sum(dim=(0, 1, 2))
     assert spectrum[7, 7] > 1e-6 * spectrum.sum()
     assert spectrum[:7, :7].sum() < 1e-9 * spectrum.sum()
-    with pytest.raises(ValueError, match="cannot widen"):
+    with pytest.raises(SpectralRefinerError, match="cannot widen"):
         conv.widen((1, 7, 7))
 
 
@@ -148,6 +149,20 @@ def test_inference_path_equals_the_training_path(name):
     with torch.no_grad():
         fast = model(x)
     torch.testing.assert_close(fast, model(x).detach(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["fno2d", "sfno"])
+def test_mixed_precision_keeps_the_transforms_in_float32(name):
+    """Under autocast (bfloat16 on the CPU, float16 on a GPU) the spectral convolutions run in
+    float32: the output stays close to the float32 one."""
+    torch.manual_seed(5)
+    model = build_model(name, **SMALL[name])
+    x = _input(name).float()
+    with torch.no_grad():
+        full = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(x)
+    assert ((mixed.float() - full).norm() / full.norm()) < 0.05
 
 
 def _band_limited(batch: int, frames: int, n: int, k: int = 4, seed: int = 0) -> torch.Tensor:
@@ -199,7 +214,7 @@ def test_registry_and_parameter_counts():
     model = build_model("fno2d", t_in=10, t_out=1, width=32, modes=6, n_layers=4)
     spectral = 4 * 32 * 32 * 13 * 7 * 2  # complex weights count twice
     assert spectral < model.n_parameters() < 1.03 * spectral
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(SpectralRefinerError, match="unknown model"):
         build_model("transformer")
-    with pytest.raises(ValueError, match="expects input frames"):
+    with pytest.raises(SpectralRefinerError, match="expects input frames"):
         model(torch.zeros(1, 3, 16, 16))

@@ -1,5 +1,5 @@
 """Neural operators: spectral convolution, FNO2d, FNO3d, SFNO, a U-Net baseline, and the registry
-that rebuilds a model from a checkpoint. Imports torch only.
+that rebuilds a model from a checkpoint. Imports torch (and the project error type) only.
 
 Every model has one call, ``model(w_in: (B, T_in, X, Y)) -> (B, T_out, X, Y)``.
 """

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..errors import SpectralRefinerError
+
 __all__ = [
     "MODELS",
     "NeuralOperator",
@@ -71,9 +73,9 @@ class NeuralOperator(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def check_input(self, w_in: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``w_in`` is ``(B, T_in, X, Y)``."""
+        """Raise :class:`SpectralRefinerError` unless ``w_in`` is ``(B, T_in, X, Y)``."""
         if w_in.dim() != 4 or w_in.shape[1] != self.t_in:
-            raise ValueError(
+            raise SpectralRefinerError(
                 f"{self.name} expects input frames (B, {self.t_in}, X, Y), got {tuple(w_in.shape)}"
             )
 
@@ -90,7 +92,9 @@ def _plain(value: Any) -> Any:
 def build_model(name: str, **config: Any) -> NeuralOperator:
     """Construct a registered model by name."""
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
+        raise SpectralRefinerError(
+            f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}"
+        )
     return MODELS[name](**config)
 
 

@@ -36,12 +36,12 @@ class ChannelLinear(nn.Module):
 
     def forward(self, v: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         """``A v + b``; ``add`` (shaped as the output, or with batch size 1 to be broadcast)
-        is summed in the same GEMM. When no gradient is recorded, a full-batch ``add`` is
-        overwritten with the result (one allocation and one copy fewer)."""
+        is summed in the same GEMM. In plain inference (:func:`_may_overwrite`) a full-batch
+        ``add`` is overwritten with the result (one allocation and one copy fewer)."""
         b = v.shape[0]
         weight = self.weight.expand(b, -1, -1)
         flat = v.flatten(2)
-        if add is not None and add.shape[0] == b and not torch.is_grad_enabled():
+        if add is not None and add.shape[0] == b and _may_overwrite(v):
             out = add.view(b, add.shape[1], -1).baddbmm_(weight, flat)
             if self.bias is not None:
                 out += self.bias
@@ -53,12 +53,18 @@ class ChannelLinear(nn.Module):
         return out.view(b, -1, *v.shape[2:])
 
 
+def _may_overwrite(v: torch.Tensor) -> bool:
+    """Whether intermediate results may be overwritten: no gradient is recorded and no
+    autocast changes dtypes on ``v``'s device (plain inference)."""
+    return not torch.is_grad_enabled() and not torch.is_autocast_enabled(v.device.type)
+
+
 def gelu(v: torch.Tensor) -> torch.Tensor:
-    """GELU ``σ(v) = v Φ(v)``; in place when no gradient is recorded (inference saves a pass
-    over memory and an allocation)."""
-    if torch.is_grad_enabled():
-        return F.gelu(v)
-    return torch.ops.aten.gelu_(v)
+    """GELU ``σ(v) = v Φ(v)``; in place in plain inference (:func:`_may_overwrite`), which
+    saves an allocation and a pass over memory."""
+    if _may_overwrite(v):
+        return torch.ops.aten.gelu_(v)
+    return F.gelu(v)
 
 
 class ChannelMLP(nn.Module):

@@ -39,6 +39,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from ..errors import SpectralRefinerError
+
 __all__ = ["SpectralConv"]
 
 
@@ -130,7 +132,7 @@ class SpectralConv(nn.Module):
         self.out_channels = int(out_channels)
         self.modes = tuple(int(k) for k in modes)
         if not self.modes or min(self.modes) < 0:
-            raise ValueError(f"modes must be non-negative integers, got {modes}")
+            raise SpectralRefinerError(f"modes must be non-negative integers, got {modes}")
         self.out_size = out_size
         shape = (self.modes[-1] + 1, *(2 * k + 1 for k in self.modes[:-1]))
         scale = init_scale / (self.in_channels * self.out_channels)
@@ -150,7 +152,9 @@ class SpectralConv(nn.Module):
         from ``N(0, init_std^2)`` (zero by default, so the output is unchanged). In place."""
         new = tuple(int(k) for k in modes)
         if len(new) != len(self.modes) or any(a < b for a, b in zip(new, self.modes, strict=True)):
-            raise ValueError(f"cannot widen modes {self.modes} to {new}: give larger ones")
+            raise SpectralRefinerError(
+                f"cannot widen modes {self.modes} to {new}: give larger ones"
+            )
         shape = (new[-1] + 1, *(2 * k + 1 for k in new[:-1]))
         w = init_std * torch.randn(
             *shape, self.in_channels, self.out_channels, 2, dtype=self.weight.dtype
@@ -204,10 +208,7 @@ class SpectralConv(nn.Module):
         y = torch.bmm(h.reshape(w.shape[0], -1, self.in_channels), w)
         y = y.reshape(*keep, -1, self.out_channels)
         if self.bias is not None:  # a constant is the mode m = 0: first index 0, others centred
-            mean = (0, *((m - 1) // 2 for m in keep[1:]))
-            y = y.index_put(
-                (*(torch.tensor(i) for i in mean),), self.bias.to(y.dtype), accumulate=True
-            )
+            y[(0, *((m - 1) // 2 for m in keep[1:]))] += self.bias.to(y.dtype)
         return y
 
     def synthesize(self, y: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
@@ -227,7 +228,7 @@ class SpectralConv(nn.Module):
         transformed axis, when ``out_size`` is set."""
         d = len(self.modes)
         if v.dim() != d + 2 or v.shape[1] != self.in_channels:
-            raise ValueError(
+            raise SpectralRefinerError(
                 f"SpectralConv expects (B, {self.in_channels}, ...{d} dims), got {tuple(v.shape)}"
             )
         sizes_in = tuple(v.shape[-d:])

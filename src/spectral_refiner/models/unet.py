@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import SpectralRefinerError
 from .base import NeuralOperator, register
 from .layers import periodic_encoding
 
@@ -73,7 +74,7 @@ class UNet(NeuralOperator):
         self.check_input(w_in)
         b, _, nx, ny = w_in.shape
         if nx % 2 ** (self.levels - 1) or ny % 2 ** (self.levels - 1):
-            raise ValueError(
+            raise SpectralRefinerError(
                 f"UNet needs a grid divisible by {2 ** (self.levels - 1)}, got {nx}x{ny}"
             )
         v = self.stem(torch.cat((w_in, periodic_encoding(b, (nx, ny), w_in.dtype, w_in.device)), 1))
