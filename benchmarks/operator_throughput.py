@@ -145,7 +145,7 @@ def peak_step_memory(train) -> float:
     return (max(totals) - totals[0]) / 2**20
 
 
-def _median_time(fn, calls: int) -> float:
+def _mean_time(fn, calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
         fn()
@@ -163,7 +163,7 @@ def run_case(case: str, repeats: int, calls: int) -> dict:
         order = ("ours", "peer") if r % 2 == 0 else ("peer", "ours")
         for kind, idx in (("train", 0), ("infer", 1)):
             for s in order:
-                times.setdefault((kind, s), []).append(_median_time(fns[s][idx], calls))
+                times.setdefault((kind, s), []).append(_mean_time(fns[s][idx], calls))
     b = BATCH[case]
     result = {
         "case": case,

@@ -50,10 +50,8 @@ def _fft_reference(conv: SpectralConv, v: torch.Tensor, out_size: int | None) ->
             -1, d - 1
         ):
             m = [int(i) for i in idx]
-            src = (..., *m, my)
-            dst = (..., *m, my)
             wk = w[(my, *(mi + k for mi, k in zip(m, conv.modes[:-1], strict=True)))]
-            out[dst] = torch.einsum("bc,co->bo", vh[src], wk)
+            out[(..., *m, my)] = torch.einsum("bc,co->bo", vh[(..., *m, my)], wk)
     y = torch.fft.irfftn(out, s=out_sizes, dim=dims, norm="forward")
     if conv.bias is not None:
         y = y + conv.bias.reshape(1, -1, *([1] * d))

@@ -6,7 +6,7 @@ Every model has one call, ``model(w_in: (B, T_in, X, Y)) -> (B, T_out, X, Y)``.
 
 from .base import MODELS, NeuralOperator, build_model, model_from_payload, model_payload, register
 from .fno import FNO2d, FNO3d
-from .layers import ChannelLinear, ChannelMLP, FourierLayer, instance_norm
+from .layers import ChannelLinear, ChannelMLP, FourierLayer, fourier_layers, instance_norm
 from .sfno import SFNO
 from .spectral_conv import SpectralConv
 from .unet import UNet
@@ -23,6 +23,7 @@ __all__ = [
     "SpectralConv",
     "UNet",
     "build_model",
+    "fourier_layers",
     "instance_norm",
     "model_from_payload",
     "model_payload",

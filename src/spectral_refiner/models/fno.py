@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from .base import NeuralOperator, register
-from .layers import ChannelLinear, ChannelMLP, FourierLayer, periodic_encoding, time_encoding
+from .layers import ChannelLinear, ChannelMLP, fourier_layers, periodic_encoding, time_encoding
 
 __all__ = ["FNO2d", "FNO3d"]
 
@@ -55,21 +55,16 @@ class FNO2d(NeuralOperator):
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.
-        self.encoding = ChannelLinear(4, hidden, bias=False)
-        self.lifting = ChannelMLP(t_in, hidden, width)
-        self.layers = torch.nn.ModuleList(
-            FourierLayer(width, (modes, modes), mlp_ratio, activation=i < n_layers - 1)
-            for i in range(n_layers)
-        )
+        self.encoding = ChannelLinear(4, hidden, bias=False, fan_in=t_in + 4)
+        self.lifting = ChannelMLP(t_in, hidden, width, fan_in=t_in + 4)
+        self.layers = fourier_layers(width, (modes, modes), n_layers, mlp_ratio, False)
         self.projection = ChannelMLP(width, int(projection_ratio * width), t_out)
 
     def forward(self, w_in: torch.Tensor) -> torch.Tensor:
         self.check_input(w_in)
         enc = periodic_encoding(1, w_in.shape[-2:], w_in.dtype, w_in.device)
         v = self.lifting(w_in, add=self.encoding(enc))
-        for layer in self.layers:
-            v = layer(v)
-        return self.projection(v)
+        return self.projection(self.layers(v))
 
 
 @register("fno3d")
@@ -114,10 +109,7 @@ class FNO3d(NeuralOperator):
         self.t_in, self.t_out = t_in, t_out
         self.time_padding = time_padding
         self.lifting = ChannelMLP(t_in + 5, int(lifting_ratio * width), width)
-        self.layers = torch.nn.ModuleList(
-            FourierLayer(width, (time_modes, modes, modes), mlp_ratio, activation=i < n_layers - 1)
-            for i in range(n_layers)
-        )
+        self.layers = fourier_layers(width, (time_modes, modes, modes), n_layers, mlp_ratio, False)
         self.projection = ChannelMLP(width, int(projection_ratio * width), 1)
 
     def forward(self, w_in: torch.Tensor) -> torch.Tensor:
@@ -126,8 +118,6 @@ class FNO3d(NeuralOperator):
         frames = w_in[:, :, None].expand(-1, -1, self.t_out, -1, -1)
         enc = time_encoding(b, (self.t_out, nx, ny), w_in.dtype, w_in.device)
         v = self.lifting(torch.cat((frames, enc), dim=1))
-        v = F.pad(v, (0, 0, 0, 0, 0, self.time_padding))
-        for layer in self.layers:
-            v = layer(v)
+        v = self.layers(F.pad(v, (0, 0, 0, 0, 0, self.time_padding)))
         v = v[:, :, : self.t_out]
         return self.projection(v)[:, 0]

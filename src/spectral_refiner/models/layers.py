@@ -14,6 +14,7 @@ __all__ = [
     "ChannelLinear",
     "ChannelMLP",
     "FourierLayer",
+    "fourier_layers",
     "instance_norm",
     "periodic_encoding",
     "time_encoding",
@@ -23,12 +24,16 @@ __all__ = [
 class ChannelLinear(nn.Module):
     """``y_o(x) = Σ_c A_oc v_c(x) + b_o`` at every grid point of ``(B, c_in, *grid)``.
 
-    One GEMM per sample on the flattened grid (a 1x1 convolution without im2col).
+    One GEMM per sample on the flattened grid (a 1x1 convolution without im2col). Weights
+    and bias are drawn from ``U(-1/√fan_in, 1/√fan_in)``; ``fan_in`` defaults to
+    ``in_channels`` and is larger when the layer is one part of a layer split by input.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, bias: bool = True, fan_in: int | None = None
+    ) -> None:
         super().__init__()
-        bound = 1 / math.sqrt(in_channels)
+        bound = 1 / math.sqrt(fan_in or in_channels)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
         self.bias = (
             nn.Parameter(torch.empty(out_channels, 1).uniform_(-bound, bound)) if bias else None
@@ -42,10 +47,8 @@ class ChannelLinear(nn.Module):
         weight = self.weight.expand(b, -1, -1)
         flat = v.flatten(2)
         if add is not None and add.shape[0] == b and _may_overwrite(v):
-            out = add.view(b, add.shape[1], -1).baddbmm_(weight, flat)
-            if self.bias is not None:
-                out += self.bias
-            return add
+            add.view(b, add.shape[1], -1).baddbmm_(weight, flat)
+            return add if self.bias is None else add.add_(self.bias.view(-1, *[1] * (v.dim() - 2)))
         base = self.bias if add is None else add.flatten(2)
         if add is not None and self.bias is not None:
             base = base + self.bias
@@ -68,11 +71,14 @@ def gelu(v: torch.Tensor) -> torch.Tensor:
 
 
 class ChannelMLP(nn.Module):
-    """Two pointwise layers ``A_2 σ(A_1 v + b_1) + b_2`` with GELU ``σ``."""
+    """Two pointwise layers ``A_2 σ(A_1 v + b_1) + b_2`` with GELU ``σ`` (``fan_in``: of the
+    first layer, see :class:`ChannelLinear`)."""
 
-    def __init__(self, in_channels: int, hidden: int, out_channels: int) -> None:
+    def __init__(
+        self, in_channels: int, hidden: int, out_channels: int, fan_in: int | None = None
+    ) -> None:
         super().__init__()
-        self.fc1 = ChannelLinear(in_channels, hidden)
+        self.fc1 = ChannelLinear(in_channels, hidden, fan_in=fan_in)
         self.fc2 = ChannelLinear(hidden, out_channels)
 
     def forward(self, v: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,6 +117,23 @@ class FourierLayer(nn.Module):
         if self.mlp is not None:
             v = v + self.mlp(instance_norm(v))
         return v
+
+
+def fourier_layers(
+    width: int,
+    modes: tuple[int, ...],
+    n_layers: int,
+    mlp_ratio: float = 0.0,
+    activate_last: bool = True,
+) -> nn.Sequential:
+    """``n_layers`` :class:`FourierLayer` in sequence; the last one without its activation
+    unless ``activate_last`` (an FNO ends on the projection MLP's own activation)."""
+    return nn.Sequential(
+        *(
+            FourierLayer(width, modes, mlp_ratio, activation=activate_last or i < n_layers - 1)
+            for i in range(n_layers)
+        )
+    )
 
 
 def instance_norm(v: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import NeuralOperator, register
-from .layers import ChannelMLP, FourierLayer, time_encoding
+from .layers import ChannelLinear, ChannelMLP, fourier_layers, time_encoding
 from .spectral_conv import SpectralConv
 
 __all__ = ["SFNO"]
@@ -76,36 +76,43 @@ class SFNO(NeuralOperator):
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
         head_modes = tuple(head_modes or (time_modes, modes, modes))
-        self.lifting = ChannelMLP(1 + 5, int(lifting_ratio * width), width)
-        self.layers = torch.nn.ModuleList(
-            FourierLayer(width, (time_modes, modes, modes), mlp_ratio) for _ in range(n_layers)
-        )
+        hidden = int(lifting_ratio * width)
+        # The lifting MLP of [frame, encoding]: the encoding's part of its first layer is
+        # computed once per grid, not once per sample (as in FNO2d).
+        self.encoding = ChannelLinear(5, hidden, bias=False, fan_in=6)
+        self.lifting = ChannelMLP(1, hidden, width, fan_in=6)
+        self.layers = fourier_layers(width, (time_modes, modes, modes), n_layers, mlp_ratio)
         self.head = SpectralConv(width, 1, head_modes, out_size=t_out)
 
-    def normalise(self, w_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Window statistics ``μ, σ`` of shape ``(B, 1, 1, 1)`` and ``z = (ω_in - μ) / σ``."""
+    def normalise(self, w_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z = (ω_in - μ) / σ`` and ``σ`` (shape ``(B, 1, 1, 1)``), with the window's mean
+        ``μ`` and standard deviation ``σ``."""
         var, mean = torch.var_mean(w_in, dim=(1, 2, 3), keepdim=True, correction=0)
         sigma = torch.sqrt(var + 1e-12)
-        return (w_in - mean) / sigma, mean, sigma
+        return (w_in - mean) / sigma, sigma
+
+    def _trunk(self, z: torch.Tensor) -> torch.Tensor:
+        enc = time_encoding(1, z.shape[1:], z.dtype, z.device)
+        return self.layers(self.lifting(z[:, None], add=self.encoding(enc)))
 
     def latent(self, w_in: torch.Tensor) -> torch.Tensor:
         """The field ``v_L`` entering the head, shape ``(B, width, t_in, X, Y)``."""
         self.check_input(w_in)
-        z, _, _ = self.normalise(w_in)
-        b, t, nx, ny = w_in.shape
-        v = torch.cat((z[:, None], time_encoding(b, (t, nx, ny), z.dtype, z.device)), dim=1)
-        v = self.lifting(v)
-        for layer in self.layers:
-            v = layer(v)
-        return v
+        return self._trunk(self.normalise(w_in)[0])
 
-    def decode(self, w_in: torch.Tensor, increment: torch.Tensor) -> torch.Tensor:
-        """``ω_in(t_in) + σ · increment`` for a head output ``(B, 1, t_out, X, Y)``."""
-        _, _, sigma = self.normalise(w_in)
+    def decode(
+        self, w_in: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``ω_in(t_in) + σ · increment`` for a head output ``(B, 1, t_out, X, Y)`` (``σ`` of
+        :meth:`normalise`, computed when not given)."""
+        if sigma is None:
+            sigma = self.normalise(w_in)[1]
         return w_in[:, -1:] + sigma * increment[:, 0]
 
     def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        return self.decode(w_in, self.head(self.latent(w_in)))
+        self.check_input(w_in)
+        z, sigma = self.normalise(w_in)
+        return self.decode(w_in, self.head(self._trunk(z)), sigma)
 
     def widen_head(self, modes: Sequence[int], init_std: float = 0.0) -> SFNO:
         """Raise the head's kept modes to ``modes`` (trained coefficients kept); in place."""

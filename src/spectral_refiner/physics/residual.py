@@ -61,6 +61,7 @@ Norms, in ``L2(t_0, t_{T-1}; H^-1)`` (:func:`~.norms.sobolev_norm_hat`, ``s = -1
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -72,8 +73,10 @@ from .norms import sobolev_norm_hat
 __all__ = ["estimate", "ns_residual", "residual_norm"]
 
 
+@lru_cache(maxsize=64)
 def _interval_weights(frames: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``(T - 1, T)`` matrix of the interval averages ``Q_j`` (see the module docstring)."""
+    """``(T - 1, T)`` matrix of the interval averages ``Q_j`` (see the module docstring);
+    cached, since the refiner evaluates the residual of the same window length many times."""
     q = torch.zeros(frames - 1, frames, dtype=torch.float64)
     q[0, :4] = torch.tensor([9.0, 19.0, -5.0, 1.0])
     for j in range(1, frames - 2):
