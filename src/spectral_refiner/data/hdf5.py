@@ -25,9 +25,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import SpectralRefinerError
 
-__all__ = ["DatasetInfo", "atomic_path", "read_info", "read_vorticity", "write_dataset"]
+__all__ = ["DatasetInfo", "read_info", "read_vorticity", "write_dataset"]
 
 _STR = h5py.string_dtype()
 SCALARS = ("viscosity", "drag", "box_length", "forcing_amplitude", "forcing_wavenumber")
@@ -35,11 +36,6 @@ SCALARS = ("viscosity", "drag", "box_length", "forcing_amplitude", "forcing_wave
 
 def _strings(values) -> np.ndarray:
     return np.array(list(values), dtype=_STR)
-
-
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of ``path``, renamed onto it once the write is complete."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def write_dataset(
@@ -66,70 +62,64 @@ def write_dataset(
     path = Path(path)
     n_traj = len(vorticity)
     n_t, nx, ny = np.shape(vorticity[0])
-    tmp = atomic_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["dataset_name"] = f"spectral_refiner_{fields['name']}"
-            f.attrs["grid_type"] = "cartesian"
-            f.attrs["n_spatial_dims"] = 2
-            f.attrs["n_trajectories"] = n_traj
-            f.attrs["simulation_parameters"] = _strings(SCALARS)
-            for key in SCALARS:
-                f.attrs[key] = fields[key]
-            f.attrs["preset"] = fields["name"]
-            f.attrs["preset_fields"] = json.dumps(fields, sort_keys=True)
-            for key, value in attrs.items():
-                f.attrs[key] = value
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["dataset_name"] = f"spectral_refiner_{fields['name']}"
+        f.attrs["grid_type"] = "cartesian"
+        f.attrs["n_spatial_dims"] = 2
+        f.attrs["n_trajectories"] = n_traj
+        f.attrs["simulation_parameters"] = _strings(SCALARS)
+        for key in SCALARS:
+            f.attrs[key] = fields[key]
+        f.attrs["preset"] = fields["name"]
+        f.attrs["preset_fields"] = json.dumps(fields, sort_keys=True)
+        for key, value in attrs.items():
+            f.attrs[key] = value
 
-            dims = f.create_group("dimensions")
-            dims.attrs["spatial_dims"] = _strings(["x", "y"])
-            d = dims.create_dataset("time", data=np.asarray(times, dtype=np.float32))
+        dims = f.create_group("dimensions")
+        dims.attrs["spatial_dims"] = _strings(["x", "y"])
+        d = dims.create_dataset("time", data=np.asarray(times, dtype=np.float32))
+        d.attrs["sample_varying"] = False
+        d.attrs["time_varying"] = True
+        coords = np.arange(nx, dtype=np.float64) * fields["box_length"] / nx
+        for name in ("x", "y"):
+            d = dims.create_dataset(name, data=coords.astype(np.float32))
             d.attrs["sample_varying"] = False
-            d.attrs["time_varying"] = True
-            coords = np.arange(nx, dtype=np.float64) * fields["box_length"] / nx
-            for name in ("x", "y"):
-                d = dims.create_dataset(name, data=coords.astype(np.float32))
-                d.attrs["sample_varying"] = False
-                d.attrs["time_varying"] = False
+            d.attrs["time_varying"] = False
 
-            bcs = f.create_group("boundary_conditions")
-            for name, size in (("x", nx), ("y", ny)):
-                g = bcs.create_group(f"{name}_periodic")
-                g.attrs["associated_dims"] = _strings([name])
-                g.attrs["associated_fields"] = _strings([])
-                g.attrs["bc_type"] = "PERIODIC"
-                g.attrs["sample_varying"] = False
-                g.attrs["time_varying"] = False
-                mask = np.zeros(size, dtype=bool)
-                mask[[0, -1]] = True
-                g.create_dataset("mask", data=mask)
+        bcs = f.create_group("boundary_conditions")
+        for name, size in (("x", nx), ("y", ny)):
+            g = bcs.create_group(f"{name}_periodic")
+            g.attrs["associated_dims"] = _strings([name])
+            g.attrs["associated_fields"] = _strings([])
+            g.attrs["bc_type"] = "PERIODIC"
+            g.attrs["sample_varying"] = False
+            g.attrs["time_varying"] = False
+            mask = np.zeros(size, dtype=bool)
+            mask[[0, -1]] = True
+            g.create_dataset("mask", data=mask)
 
-            scalars = f.create_group("scalars")
-            scalars.attrs["field_names"] = _strings(SCALARS)
-            for key in SCALARS:
-                d = scalars.create_dataset(key, data=np.float32(fields[key]))
-                d.attrs["sample_varying"] = False
-                d.attrs["time_varying"] = False
+        scalars = f.create_group("scalars")
+        scalars.attrs["field_names"] = _strings(SCALARS)
+        for key in SCALARS:
+            d = scalars.create_dataset(key, data=np.float32(fields[key]))
+            d.attrs["sample_varying"] = False
+            d.attrs["time_varying"] = False
 
-            t0 = f.create_group("t0_fields")
-            t0.attrs["field_names"] = _strings(["vorticity"])
-            d = t0.create_dataset(
-                "vorticity",
-                shape=(n_traj, n_t, nx, ny),
-                dtype=np.float32,
-                chunks=(1, n_t, nx, ny),
-            )
-            for i in range(n_traj):
-                d[i] = np.asarray(vorticity[i], dtype=np.float32)
-            d.attrs["dim_varying"] = np.array([True, True])
-            d.attrs["sample_varying"] = True
-            d.attrs["time_varying"] = True
-            for group in ("t1_fields", "t2_fields"):
-                f.create_group(group).attrs["field_names"] = _strings([])
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        t0 = f.create_group("t0_fields")
+        t0.attrs["field_names"] = _strings(["vorticity"])
+        d = t0.create_dataset(
+            "vorticity",
+            shape=(n_traj, n_t, nx, ny),
+            dtype=np.float32,
+            chunks=(1, n_t, nx, ny),
+        )
+        for i in range(n_traj):
+            d[i] = np.asarray(vorticity[i], dtype=np.float32)
+        d.attrs["dim_varying"] = np.array([True, True])
+        d.attrs["sample_varying"] = True
+        d.attrs["time_varying"] = True
+        for group in ("t1_fields", "t2_fields"):
+            f.create_group(group).attrs["field_names"] = _strings([])
 
 
 @dataclass

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..coerce import coerce
 from ..errors import SpectralRefinerError
 from ..physics import FORCINGS, INITIAL_CONDITIONS, SCHEMES
 
@@ -196,31 +196,6 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
-def _parse(text: str, annotation: typing.Any, key: str) -> typing.Any:
-    args = typing.get_args(annotation)
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        if text.lower() in ("none", "null", "") and type(None) in args:
-            return None
-        (annotation,) = [a for a in args if a is not type(None)]
-    try:
-        if annotation is bool:
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if annotation is int:
-            value = float(text)
-            if value != int(value):
-                raise ValueError(text)
-            return int(value)
-        if annotation is float:
-            return float(text)
-        return str(text)
-    except ValueError:
-        raise SpectralRefinerError(
-            f"bad value for {key}: {text!r} is not a valid {annotation.__name__}"
-        ) from None
-
-
 def apply_overrides(obj, overrides: typing.Iterable[str]):
     """Return a copy of a dataclass with ``key=value`` strings applied, typed by its fields.
 
@@ -236,5 +211,5 @@ def apply_overrides(obj, overrides: typing.Iterable[str]):
         if key not in hints or key == "name":
             valid = ", ".join(k for k in hints if k != "name")
             raise SpectralRefinerError(f"unknown key {key!r}: valid keys are {valid}")
-        changes[key] = _parse(text.strip(), hints[key], key)
+        changes[key] = coerce(text.strip(), hints[key], key)
     return dataclasses.replace(obj, **changes)

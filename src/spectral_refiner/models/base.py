@@ -3,6 +3,7 @@ rebuilds it by name from the file alone."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, ClassVar
 
@@ -38,20 +39,36 @@ class NeuralOperator(nn.Module):
     """A map from a window of vorticity frames to the next ones.
 
     Call: ``model(w_in)`` with ``w_in`` of shape ``(B, T_in, X, Y)`` returns ``(B, T_out, X, Y)``.
-    Subclasses are registered with :func:`register`; the arguments their ``__init__`` was
-    called with (defaults filled in) are kept in :attr:`config`, which with :attr:`name` and
-    the state dict is all a checkpoint needs.
+    Subclasses are registered with :func:`register` and implement :meth:`operator`; the
+    arguments their ``__init__`` was called with (defaults filled in) are kept in
+    :attr:`config`, which with :attr:`name` and the state dict is all a checkpoint needs.
+
+    Data normalisation. A model whose class sets ``data_normalization = True`` maps
+
+    ``w_out = σ G((w_in - μ) / σ) + μ``
+
+    with scalar statistics ``μ, σ`` of the training data, set by
+    :meth:`set_normalization` and held as buffers (``data_mean``, ``data_std``), so they are
+    part of the state dict: every checkpoint carries them and every prediction applies them.
+    Scalars, not per-point fields, keep the model resolution-invariant.
     """
 
     name: ClassVar[str] = ""
+    data_normalization: ClassVar[bool] = True
     t_in: int
     t_out: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("data_mean", torch.zeros(()))
+        self.register_buffer("data_std", torch.ones(()))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__init__
         signature = inspect.signature(init)
 
+        @functools.wraps(init)  # keeps the signature, annotations and docstring
         def recording_init(self: NeuralOperator, *args: Any, **kw: Any) -> None:
             if not hasattr(self, "config"):
                 bound = signature.bind(self, *args, **kw)
@@ -61,8 +78,6 @@ class NeuralOperator(nn.Module):
                 object.__setattr__(self, "config", _plain(config))
             init(self, *args, **kw)
 
-        recording_init.__signature__ = signature  # type: ignore[attr-defined]
-        recording_init.__doc__ = init.__doc__
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
     config: dict[str, Any]
@@ -71,6 +86,28 @@ class NeuralOperator(nn.Module):
         """Number of real parameters (a complex weight counts twice: its real and imaginary
         parts are stored as two reals)."""
         return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def set_normalization(self, mean: float, std: float) -> None:
+        """Use the data statistics ``μ = mean``, ``σ = std`` (see the class docstring)."""
+        if not (std > 0 and torch.isfinite(torch.tensor([mean, std])).all()):
+            raise SpectralRefinerError(
+                f"normalisation needs a finite mean and a positive std, got {mean}, {std}"
+            )
+        self.data_mean.fill_(mean)
+        self.data_std.fill_(std)
+
+    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
+        """``(B, T_in, X, Y) -> (B, T_out, X, Y)``, normalised as the class docstring says."""
+        self.check_input(w_in)
+        if not self.data_normalization:
+            return self.operator(w_in)
+        mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
+        return torch.addcmul(mean, self.operator((w_in - mean) / std), std)
+
+    def operator(self, z: torch.Tensor) -> torch.Tensor:
+        """The map on (normalised) input frames; implemented by every model."""
+        raise NotImplementedError
 
     def check_input(self, w_in: torch.Tensor) -> None:
         """Raise :class:`SpectralRefinerError` unless ``w_in`` is ``(B, T_in, X, Y)``."""

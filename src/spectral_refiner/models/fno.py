@@ -60,8 +60,7 @@ class FNO2d(NeuralOperator):
         self.layers = fourier_layers(width, (modes, modes), n_layers, mlp_ratio, False)
         self.projection = ChannelMLP(width, int(projection_ratio * width), t_out)
 
-    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        self.check_input(w_in)
+    def operator(self, w_in: torch.Tensor) -> torch.Tensor:
         enc = periodic_encoding(1, w_in.shape[-2:], w_in.dtype, w_in.device)
         v = self.lifting(w_in, add=self.encoding(enc))
         return self.projection(self.layers(v))
@@ -112,8 +111,7 @@ class FNO3d(NeuralOperator):
         self.layers = fourier_layers(width, (time_modes, modes, modes), n_layers, mlp_ratio, False)
         self.projection = ChannelMLP(width, int(projection_ratio * width), 1)
 
-    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        self.check_input(w_in)
+    def operator(self, w_in: torch.Tensor) -> torch.Tensor:
         b, _, nx, ny = w_in.shape
         frames = w_in[:, :, None].expand(-1, -1, self.t_out, -1, -1)
         enc = time_encoding(b, (self.t_out, nx, ny), w_in.dtype, w_in.device)

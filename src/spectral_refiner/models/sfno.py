@@ -40,6 +40,10 @@ __all__ = ["SFNO"]
 class SFNO(NeuralOperator):
     """Spatiotemporal FNO with a spectral-convolution head.
 
+    It normalises each window by its own statistics and so commutes with affine maps of the
+    data (``G(a w + b) = a G(w) + b``, ``a > 0``): data normalisation would change nothing,
+    and is not applied (``data_normalization = False``).
+
     Parameters
     ----------
     t_in, t_out : int
@@ -60,6 +64,8 @@ class SFNO(NeuralOperator):
         Kept ``(time, x, y)`` wavenumbers of the head; default ``(time_modes, modes, modes)``.
         :meth:`widen_head` raises them and records the new value here.
     """
+
+    data_normalization = False
 
     def __init__(
         self,
@@ -109,8 +115,7 @@ class SFNO(NeuralOperator):
             sigma = self.normalise(w_in)[1]
         return w_in[:, -1:] + sigma * increment[:, 0]
 
-    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        self.check_input(w_in)
+    def operator(self, w_in: torch.Tensor) -> torch.Tensor:
         z, sigma = self.normalise(w_in)
         return self.decode(w_in, self.head(self._trunk(z)), sigma)
 

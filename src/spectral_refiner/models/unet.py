@@ -70,8 +70,7 @@ class UNet(NeuralOperator):
         self.out = nn.Conv2d(width, t_out, 1)
         self.levels = levels
 
-    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        self.check_input(w_in)
+    def operator(self, w_in: torch.Tensor) -> torch.Tensor:
         b, _, nx, ny = w_in.shape
         if nx % 2 ** (self.levels - 1) or ny % 2 ** (self.levels - 1):
             raise SpectralRefinerError(
