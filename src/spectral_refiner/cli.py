@@ -7,6 +7,7 @@ says how to resume and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,8 +16,10 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
+from .training import RunDir, train
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -96,6 +99,107 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs(args: argparse.Namespace) -> int:
+    configs = shipped_configs()
+    if args.show:
+        if args.show not in configs:
+            raise SpectralRefinerError(
+                f"no shipped config {args.show!r}: choose one of {', '.join(sorted(configs))}"
+            )
+        print(configs[args.show].read_text(), end="")
+        return 0
+    width = max(len(name) for name in configs)
+    for name in sorted(configs):
+        first = configs[name].read_text().splitlines()[0].lstrip("# ")
+        print(f"{name:{width}s}  {first}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """The config of ``train``: a new run's from --config/--set/--data/--online, or the
+    resumed run's own."""
+    if args.resume:
+        given = [
+            flag
+            for flag, value in (
+                ("--config", args.config),
+                ("--set", args.set),
+                ("--online", args.online),
+                ("--out", args.out),
+            )
+            if value
+        ]
+        if given:
+            raise SpectralRefinerError(
+                f"--resume continues a run exactly as it was configured, so {given[0]} does not "
+                "apply: start a new run with --out to change its settings"
+            )
+        config = load_config(RunDir.existing(args.resume).config)
+        if args.data:  # the same data, moved: the trainer checks its fingerprint
+            config.data = dataclasses.replace(config.data, file=str(Path(args.data).resolve()))
+        return config, args.resume
+    if not args.config:
+        raise SpectralRefinerError(
+            "give --config CONFIG.yaml (or a shipped config: see `spectral-refiner configs`), "
+            "or --resume RUN_DIR"
+        )
+    if args.data and args.online:
+        raise SpectralRefinerError("give --data FILE.h5 or --online PRESET, not both")
+    config = apply_config_overrides(load_config(args.config), args.set or [])
+    if args.data:
+        config.data = dataclasses.replace(
+            config.data, file=str(Path(args.data).resolve()), online=None
+        )
+    elif args.online:
+        config.data = dataclasses.replace(config.data, file=None, online=args.online)
+    elif config.data.file:
+        config.data = dataclasses.replace(config.data, file=str(Path(config.data.file).resolve()))
+    out = args.out or str(Path("runs") / Path(args.config).stem)
+    return config, out
+
+
+def _print_summary(summary: dict, out: str) -> None:
+    names = ("rel_l2", "rel_h1", "rel_h-1", "eta")
+    print(f"{'':12s}" + "".join(f"{h:>12s}" for h in ("rel L2", "rel H1", "rel H^-1", "eta")))
+    for split in ("val", "test"):
+        row = summary[split]
+        label = "validation" if split == "val" else "test"
+        print(
+            f"{label:12s}"
+            + "".join(f"{row[k]:12.4g}" for k in names)
+            + f"   ({row['windows']} windows)"
+        )
+    print(
+        f"{summary['model']} ({summary['parameters']} parameters): best epoch "
+        f"{summary['best_epoch']} of {summary['epochs']}, {summary['train_samples_per_s']:.1f} "
+        f"training samples/s; run in {out}"
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config, out = _train_config(args)
+    try:
+        summary = train(
+            config,
+            out,
+            resume=bool(args.resume),
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the run is saved in {out}; continue it with "
+            f"`spectral-refiner train --resume {out}`",
+            file=sys.stderr,
+        )
+        return 130
+    from .data import rank_and_world
+
+    if rank_and_world()[0] == 0:
+        _print_summary(summary, out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spectral-refiner`` command."""
     parser = argparse.ArgumentParser(
@@ -139,6 +243,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print a dataset's metadata and statistics, or what is wrong")
     p.add_argument("file")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("configs", help="list the shipped training configs, or print one")
+    p.add_argument("--show", metavar="NAME", help="print this config's YAML")
+    p.set_defaults(func=_cmd_configs)
+
+    p = sub.add_parser(
+        "train",
+        help="train a neural operator (offline from a file or online from the solver)",
+        description="Train a neural operator into a run directory; interrupt with Ctrl-C and "
+        "continue with --resume. Under torchrun, trains data-parallel.",
+    )
+    p.add_argument("--config", help="YAML config, or a shipped config's name (see `configs`)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable), e.g. --set optim.lr=3e-4 --set model.width=32",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="FILE.h5", help="train on this dataset file")
+    source.add_argument(
+        "--online", metavar="PRESET", help="train on trajectories the solver makes as it goes"
+    )
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/CONFIG_NAME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the contents of an existing --out"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -7,7 +7,7 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["barrier", "init_from_env", "rank_and_world"]
+__all__ = ["all_reduce", "barrier", "init_from_env", "local_device", "rank_and_world"]
 
 
 def init_from_env(device: torch.device | str = "cpu") -> None:
@@ -31,3 +31,21 @@ def barrier() -> None:
     """Wait for every rank (no-op outside a process group)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """``values`` reduced over every rank (``sum`` or ``max``), in place; unchanged outside a
+    process group. gloo reduces CPU tensors, NCCL CUDA ones: pass them on the right device."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(values, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return values
+
+
+def local_device(device: str) -> torch.device:
+    """``auto``: the CUDA device of this rank (``LOCAL_RANK``) if CUDA is available, else the
+    CPU; any other value as given (``cuda`` becomes this rank's CUDA device)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return torch.device(device)

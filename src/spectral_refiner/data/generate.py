@@ -24,13 +24,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..atomic import atomic_path, atomic_write
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, SpectralGrid, make_forcing, make_initial_condition, simulate
 from .distributed import barrier, init_from_env, rank_and_world
-from .hdf5 import atomic_path, read_info, write_dataset
+from .hdf5 import read_info, write_dataset
 from .presets import Preset
 
-__all__ = ["build_equation", "generate", "parse_dtype"]
+__all__ = ["build_equation", "generate", "parse_dtype", "simulate_preset"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -44,14 +45,40 @@ def parse_dtype(name: str) -> torch.dtype:
 
 
 def build_equation(
-    preset: Preset, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    preset: Preset,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    resolution: int | None = None,
 ) -> NavierStokes2D:
-    """The preset's equation on its simulation grid."""
-    grid = SpectralGrid(preset.sim_resolution, preset.box_length, dtype, device)
+    """The preset's equation on its simulation grid (or on a grid of ``resolution``)."""
+    grid = SpectralGrid(resolution or preset.sim_resolution, preset.box_length, dtype, device)
     forcing = make_forcing(
         preset.forcing, grid, preset.forcing_wavenumber, preset.forcing_amplitude
     )
     return NavierStokes2D(grid, preset.viscosity, preset.drag, forcing)
+
+
+def simulate_preset(
+    preset: Preset,
+    equation: NavierStokes2D,
+    seed: int,
+    indices: list[int],
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """Trajectories ``indices`` of the preset, ``(len(indices), n_frames, n, n)`` at the stored
+    resolution: each from the initial field keyed by ``(seed, index)``, simulated with the
+    preset's scheme and time-step policy on ``equation`` (see :func:`build_equation`)."""
+    w0 = make_initial_condition(preset.initial_condition, equation.grid, seed, indices)
+    return simulate(
+        equation,
+        w0,
+        preset.times(),
+        scheme=preset.scheme,
+        dt=preset.dt,
+        courant=preset.courant,
+        resolution=preset.resolution,
+        progress=progress,
+    )
 
 
 def _fingerprint(preset: Preset, seed: int, dtype: str) -> str:
@@ -71,10 +98,8 @@ def _manifest_fingerprint(manifest: Path) -> str | None:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
 def _check_writable(out: Path) -> None:
@@ -183,17 +208,7 @@ def generate(
                 bar.n = base + size * min(t / max(times[-1], 1e-30), 1.0)
                 bar.refresh()
 
-            w0 = make_initial_condition(preset.initial_condition, equation.grid, seed, batch)
-            frames = simulate(
-                equation,
-                w0,
-                times,
-                scheme=preset.scheme,
-                dt=preset.dt,
-                courant=preset.courant,
-                resolution=preset.resolution,
-                progress=tick,
-            )
+            frames = simulate_preset(preset, equation, seed, batch, progress=tick)
             frames = frames.to(torch.float32).cpu().numpy()
             for i, traj in zip(batch, frames, strict=True):
                 _save_atomic(part(i), traj)
