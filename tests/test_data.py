@@ -96,7 +96,7 @@ def test_batch_size_and_resume_do_not_change_any_trajectory(reference_file, tmp_
     with pytest.raises(KeyboardInterrupt):
         generate(small(batch_size=3), out, seed=3, progress=False, on_batch=kill_after_first)
     assert not out.exists()  # never looks complete
-    assert len(list((tmp_path / "resumed.h5.parts").glob("traj_*.npy"))) == 3
+    assert len(list((tmp_path / "resumed.h5.parts").glob("part_*.npz"))) == 3
     generate(small(batch_size=1), out, seed=3, progress=False, on_batch=batches.append)
     assert batches == [[0, 1, 2], [3], [4]]  # the second run did only what was missing
     np.testing.assert_array_equal(read_vorticity(out), read_vorticity(reference_file))

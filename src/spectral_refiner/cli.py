@@ -19,6 +19,7 @@ from . import __version__
 from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
+from .evaluation import predict_file
 from .training import RunDir, train
 
 
@@ -200,6 +201,80 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_predictions(summary: dict) -> None:
+    refined = summary["refined"]
+    rows = [("η", "eta")] + [
+        (label, key)
+        for label, key in (("rel L2", "rel_l2"), ("rel H1", "rel_h1"), ("rel H^-1", "rel_h-1"))
+        if f"median_{key}" in summary
+    ]
+    heads = ("unrefined", "refined") if refined else ("prediction",)
+    print(
+        f"{'median over ' + str(summary['instances']) + ' instances':30s}"
+        + "".join(f"{h:>12s}" for h in heads)
+    )
+    for label, key in rows:
+        values = (
+            [summary[f"median_{key}_unrefined"], summary[f"median_{key}"]]
+            if refined
+            else [summary[f"median_{key}"]]
+        )
+        print(f"{label:30s}" + "".join(f"{v:12.4g}" for v in values))
+    if "improved_fraction" in summary:
+        print(
+            f"refinement improved {100 * summary['improved_fraction']:.0f}% of the instances, "
+            f"median error ratio {summary['median_improvement']:.2f}x"
+        )
+    res = summary["resolution"]
+    note = "" if res == summary["trained_resolution"] else " (zero-shot super-resolution)"
+    print(
+        f"{summary['seconds_per_instance']:.2f} s per instance at {res}^2{note}; "
+        f"wrote {summary['file']}"
+    )
+
+
+def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
+    stem = Path(source).stem
+    out = args.out or str(Path(args.run) / f"{'refined' if refine else 'predictions'}-{stem}.h5")
+    try:
+        summary = predict_file(
+            args.run,
+            source,
+            out,
+            refine=refine,
+            resolution=args.resolution,
+            start=args.start,
+            steps=args.steps,
+            tol=args.tol,
+            batch=args.batch,
+            device=args.device,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished chunks are kept in {out}.parts; rerun the same command "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
+    _print_predictions(summary)
+    return 0
+
+
+def _add_prediction_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a training run directory")
+    p.add_argument("--out", metavar="FILE.h5", help="output file (default in RUN_DIR)")
+    p.add_argument("--resolution", type=int, help="output resolution (default: the training one)")
+    p.add_argument("--start", type=int, default=0, help="first input frame (default 0)")
+    p.add_argument("--steps", type=int, default=100, help="refinement evaluations (default 100)")
+    p.add_argument("--tol", type=float, default=0.0, help="stop refining once η <= tol")
+    p.add_argument("--batch", type=int, default=8, help="instances processed at once")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spectral-refiner`` command."""
     parser = argparse.ArgumentParser(
@@ -273,6 +348,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "refine",
+        help="refine a run's SFNO predictions without labels (Spectral-Refiner)",
+        description="For every trajectory of FILE.h5: predict the window after its first "
+        "t_in frames, refine it by the Navier-Stokes residual, and write the refined "
+        "frames with η before and after (and the true errors when the file holds them).",
+    )
+    p.add_argument("--data", required=True, metavar="FILE.h5", help="trajectories to refine")
+    _add_prediction_arguments(p)
+    p.set_defaults(func=lambda a: _cmd_predict(a, True, a.data))
+
+    p = sub.add_parser(
+        "predict",
+        help="predict every trajectory of a file with a trained run, each with its η",
+        description="Predictions for every trajectory of FILE.h5 (its first t_in frames are "
+        "the input), written in the dataset schema, each with its error estimate η.",
+    )
+    p.add_argument("--input", required=True, metavar="FILE.h5", help="input trajectories")
+    p.add_argument("--refine", action="store_true", help="refine the predictions (SFNO runs)")
+    _add_prediction_arguments(p)
+    p.set_defaults(func=lambda a: _cmd_predict(a, a.refine, a.input))
     return parser
 
 

@@ -3,8 +3,9 @@ the online (solver-in-the-loop) stream."""
 
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, simulate_preset
-from .hdf5 import DatasetInfo, read_info, read_vorticity, write_dataset
+from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_dataset
 from .online import OnlineStream, Reservoir
+from .parts import Parts
 from .presets import PRESETS, Preset, apply_overrides, get_preset
 from .windows import (
     Flow,
@@ -22,6 +23,7 @@ __all__ = [
     "DatasetInfo",
     "Flow",
     "OnlineStream",
+    "Parts",
     "Preset",
     "Reservoir",
     "WindowDataset",
@@ -38,6 +40,7 @@ __all__ = [
     "parse_dtype",
     "random_windows",
     "rank_and_world",
+    "read_estimates",
     "read_flow",
     "read_info",
     "read_vorticity",

@@ -2,11 +2,11 @@
 
 Trajectory ``i`` is simulated from the initial field keyed by ``(seed, i)`` with its own
 time steps (see :func:`spectral_refiner.physics.simulate`), so it is the same in any batch,
-on any rank and after any resume. Finished trajectories are kept as one ``.npy`` file each
-in ``OUT.parts/`` (each written atomically); when all are there, they are assembled into a
-temporary file that is renamed onto ``OUT``. A killed run therefore loses at most the
-batches in flight, rerunning the same command finishes the file, and ``OUT`` never exists
-unless it is complete.
+on any rank and after any resume. Finished trajectories are kept in ``OUT.parts/``
+(:class:`~.parts.Parts`, one file each, written atomically); when all are there, they are
+assembled into a temporary file that is renamed onto ``OUT``. A killed run therefore loses
+at most the batches in flight, rerunning the same command finishes the file, and ``OUT``
+never exists unless it is complete.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,11 +23,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..atomic import atomic_path, atomic_write
+from ..atomic import atomic_path
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, SpectralGrid, make_forcing, make_initial_condition, simulate
 from .distributed import barrier, init_from_env, rank_and_world
 from .hdf5 import read_info, write_dataset
+from .parts import Parts
 from .presets import Preset
 
 __all__ = ["build_equation", "generate", "parse_dtype", "simulate_preset"]
@@ -88,18 +88,6 @@ def _fingerprint(preset: Preset, seed: int, dtype: str) -> str:
         {"preset": fields, "seed": seed, "dtype": dtype, "version": __version__}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _manifest_fingerprint(manifest: Path) -> str | None:
-    try:
-        return json.loads(manifest.read_text()).get("fingerprint")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, array)
 
 
 def _check_writable(out: Path) -> None:
@@ -164,33 +152,14 @@ def generate(
             "--overwrite"
         )
     equation = build_equation(preset, device, torch_dtype)
-    parts = out.with_name(out.name + ".parts")
-    manifest = parts / "manifest.json"
-    stale = parts.exists() and _manifest_fingerprint(manifest) != fingerprint
-    if stale and not overwrite:  # every rank sees this, so every rank stops
-        raise SpectralRefinerError(
-            f"{parts} holds a partial run made with other parameters: rerun with the same "
-            "parameters to finish it, or pass --overwrite to discard it"
-        )
+    parts = Parts(out, fingerprint)
+    parts.check(overwrite)  # every rank sees stale pieces, so every rank stops
     init_from_env(device)
     rank, world = rank_and_world()
     if rank == 0:
-        if stale:
-            shutil.rmtree(parts)
-        parts.mkdir(exist_ok=True)
-        record = {
-            "fingerprint": fingerprint,
-            "preset": preset.fields(),
-            "seed": seed,
-            "dtype": dtype,
-        }
-        manifest.write_text(json.dumps(record, indent=1))
+        parts.open({"preset": preset.fields(), "seed": seed, "dtype": dtype})
     barrier()
-
-    def part(i: int) -> Path:
-        return parts / f"traj_{i:06d}.npy"
-
-    todo = [i for i in range(rank, preset.n_trajectories, world) if not part(i).exists()]
+    todo = [i for i in range(rank, preset.n_trajectories, world) if not parts.has(i)]
     times = preset.times()
     bar = tqdm(
         total=len(todo),
@@ -211,7 +180,7 @@ def generate(
             frames = simulate_preset(preset, equation, seed, batch, progress=tick)
             frames = frames.to(torch.float32).cpu().numpy()
             for i, traj in zip(batch, frames, strict=True):
-                _save_atomic(part(i), traj)
+                parts.save(i, vorticity=traj)
             done += len(batch)
             bar.n = done
             bar.refresh()
@@ -219,10 +188,11 @@ def generate(
                 on_batch(batch)
     barrier()
     if rank == 0:
-        missing = [i for i in range(preset.n_trajectories) if not part(i).exists()]
+        missing = [i for i in range(preset.n_trajectories) if not parts.has(i)]
         if missing:
             raise SpectralRefinerError(
-                f"{len(missing)} trajectories are missing from {parts}: rerun the same command"
+                f"{len(missing)} trajectories are missing from {parts.folder}: rerun the same "
+                "command"
             )
         for stale in out.parent.glob(f".{out.name}.tmp-*"):
             if stale != atomic_path(out):
@@ -234,7 +204,7 @@ def generate(
         )
         write_dataset(
             out,
-            _Parts([part(i) for i in range(preset.n_trajectories)]),
+            _Trajectories(parts, preset.n_trajectories),
             times,
             preset.fields(),
             {
@@ -246,19 +216,20 @@ def generate(
                 "fingerprint": fingerprint,
             },
         )
-        shutil.rmtree(parts)
+        parts.remove()
     barrier()
     return out
 
 
 @dataclasses.dataclass
-class _Parts:
+class _Trajectories:
     """The saved trajectories as a lazily loaded sequence of ``(T, n, n)`` arrays."""
 
-    files: list[Path]
+    parts: Parts
+    count: int
 
     def __len__(self) -> int:
-        return len(self.files)
+        return self.count
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return np.load(self.files[i])
+        return self.parts.load(i)["vorticity"]

@@ -10,7 +10,8 @@ Layout (one file; The Well reads a *directory* of such files):
 * ``boundary_conditions/{x,y}_periodic``: ``bc_type = "PERIODIC"``, a mask true at both ends;
 * ``scalars``: one 0-d float32 dataset per physical parameter;
 * ``t0_fields/vorticity``: float32 ``(n_trajectories, T, n, n)``, ``[b, t, i, j] = ω(t, x_i, y_j)``;
-  ``t1_fields`` and ``t2_fields`` empty.
+  ``t1_fields`` and ``t2_fields`` empty;
+* for predictions, ``estimates``: per-trajectory ``(n_trajectories,)`` datasets (η, errors).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from ..atomic import atomic_write
 from ..errors import SpectralRefinerError
 
-__all__ = ["DatasetInfo", "read_info", "read_vorticity", "write_dataset"]
+__all__ = ["DatasetInfo", "read_estimates", "read_info", "read_vorticity", "write_dataset"]
 
 _STR = h5py.string_dtype()
 SCALARS = ("viscosity", "drag", "box_length", "forcing_amplitude", "forcing_wavenumber")
@@ -44,6 +45,7 @@ def write_dataset(
     times: np.ndarray,
     fields: dict[str, Any],
     attrs: dict[str, Any],
+    estimates: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write a dataset atomically: to a temporary sibling, then renamed onto ``path``.
 
@@ -58,6 +60,9 @@ def write_dataset(
         The preset's fields (box length, viscosity, ... ; all become provenance).
     attrs : dict
         Further provenance attributes (seed, scheme, dt policy, version, fingerprint).
+    estimates : dict, optional
+        Per-trajectory numbers ``(n_trajectories,)`` (the estimate η of a prediction, its
+        true errors), stored as datasets of a group ``estimates``, which The Well ignores.
     """
     path = Path(path)
     n_traj = len(vorticity)
@@ -120,6 +125,10 @@ def write_dataset(
         d.attrs["time_varying"] = True
         for group in ("t1_fields", "t2_fields"):
             f.create_group(group).attrs["field_names"] = _strings([])
+        if estimates:
+            group = f.create_group("estimates")
+            for key, values in estimates.items():
+                group.create_dataset(key, data=np.asarray(values, dtype=np.float64))
 
 
 @dataclass
@@ -180,6 +189,14 @@ def read_info(path: str | os.PathLike) -> DatasetInfo:
         except json.JSONDecodeError:
             raise _invalid(path, "attribute preset_fields is not valid JSON") from None
         return DatasetInfo(path, int(w.shape[0]), times, int(w.shape[2]), attrs, fields)
+
+
+def read_estimates(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The ``estimates`` group of a prediction file (empty for a dataset)."""
+    read_info(path)
+    with h5py.File(path, "r") as f:
+        group = f.get("estimates")
+        return {} if group is None else {k: group[k][()] for k in group}
 
 
 def read_vorticity(

@@ -168,7 +168,7 @@ class SpectralConv(nn.Module):
         return self
 
     # ------------------------------------------------------------------ forward
-    def _kept(self, sizes_in: Sequence[int], sizes_out: Sequence[int]) -> tuple[int, ...]:
+    def kept_modes(self, sizes_in: Sequence[int], sizes_out: Sequence[int]) -> tuple[int, ...]:
         """Modes the grids carry: ``K_j`` capped at ``(n_j - 1) // 2`` (no Nyquist)."""
         return tuple(
             min(k, (a - 1) // 2, (b - 1) // 2)
@@ -185,7 +185,7 @@ class SpectralConv(nn.Module):
         """
         d = len(self.modes)
         sizes = tuple(v.shape[-d:])
-        keep = tuple(keep) if keep is not None else self._kept(sizes, sizes)
+        keep = tuple(keep) if keep is not None else self.kept_modes(sizes, sizes)
         h = v @ _forward_real(sizes[-1], keep[-1], v.dtype, v.device)
         h = torch.view_as_complex(h.unflatten(-1, (keep[-1] + 1, 2)))
         h = h.permute(d + 1, *range(2, d + 1), 0, 1).contiguous()
@@ -236,7 +236,7 @@ class SpectralConv(nn.Module):
         with torch.autocast(v.device.type, enabled=False):
             if v.dtype not in (torch.float32, torch.float64):
                 v = v.float()
-            h = self.spectrum(v, self._kept(sizes_in, sizes_out))
+            h = self.spectrum(v, self.kept_modes(sizes_in, sizes_out))
             return self.synthesize(self.contract(h), sizes_out)
 
 

@@ -22,7 +22,14 @@ from .norms import (
     sobolev_norm,
     sobolev_norm_hat,
 )
-from .residual import estimate, ns_residual, residual_norm
+from .residual import (
+    band_forcing,
+    estimate,
+    ns_residual,
+    prediction_estimate,
+    prediction_trajectory,
+    residual_norm,
+)
 from .simulate import simulate
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
@@ -33,6 +40,7 @@ __all__ = [
     "IMEXScheme",
     "NavierStokes2D",
     "SpectralGrid",
+    "band_forcing",
     "bochner_norm",
     "energy_spectrum",
     "enstrophy",
@@ -47,6 +55,8 @@ __all__ = [
     "make_initial_condition",
     "mcwilliams",
     "ns_residual",
+    "prediction_estimate",
+    "prediction_trajectory",
     "relative_bochner_error",
     "relative_sobolev_error",
     "resample",

@@ -143,6 +143,16 @@ class NavierStokes2D:
         """Solve ``(1 - τL) ω̂ = ŷ``; ``τ`` a float or a per-trajectory tensor ``(B, 1, 1)``."""
         return y_hat / (1 - tau * self.linear)
 
+    def on_grid(self, n: int) -> NavierStokes2D:
+        """The same equation (viscosity, drag, forcing resampled spectrally) on ``n`` points."""
+        if n == self.grid.n:
+            return self
+        grid = self.grid.with_resolution(n)
+        forcing = None
+        if self.forcing_hat is not None:
+            forcing = grid.irfft(self.grid.resample_hat(self.forcing_hat, n))
+        return NavierStokes2D(grid, self.viscosity, self.drag, forcing)
+
     # ---------------------------------------------------------------- diagnostics
     def max_speed(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``max_x (|u| + |v|)`` per field, shape ``w_hat.shape[:-2]``."""

@@ -33,6 +33,14 @@ constant in time, so it is applied once to the averages of ``ω̂``); everything
 Fourier space and is differentiable (autograd runs through it), in float32 or float64, on
 the equation's device.
 
+Space: every stored mode is advected. Stored frames are spectral truncations of a finer
+simulation, so they carry every mode ``|m| < n/2``; the 2/3 rule of a solver on the ``n``
+grid would leave the modes above ``n/3`` without advection, and their whole time derivative
+would be counted as residual (for 64² McWilliams frames, η of the true trajectory was 0.11
+that way). So the frames are zero-padded to ``3n/2`` points, where the products of band
+fields are alias-free on the band, and every term is restricted to the band ``|m| < n/2``.
+What remains for a truncated true trajectory is the effect of the modes it does not store.
+
 Why single intervals. A difference across two intervals, ``ω_{n+1} - ω_{n-1}`` (central
 differences, or Simpson's rule over ``[t_{n-1}, t_{n+1}]``), only couples frames of equal
 parity: a perturbation alternating in sign from frame to frame, ``δ_j = (-1)^j ε φ``, leaves
@@ -61,6 +69,7 @@ Norms, in ``L2(t_0, t_{T-1}; H^-1)`` (:func:`~.norms.sobolev_norm_hat`, ``s = -1
 from __future__ import annotations
 
 import math
+import weakref
 from functools import lru_cache
 
 import torch
@@ -70,7 +79,14 @@ from .grid import SpectralGrid
 from .navier_stokes import NavierStokes2D, _ky_major
 from .norms import sobolev_norm_hat
 
-__all__ = ["estimate", "ns_residual", "residual_norm"]
+__all__ = [
+    "band_forcing",
+    "estimate",
+    "ns_residual",
+    "prediction_estimate",
+    "prediction_trajectory",
+    "residual_norm",
+]
 
 
 @lru_cache(maxsize=64)
@@ -106,9 +122,12 @@ def _residual_terms(
         )
     if not dt > 0:
         raise SpectralRefinerError(f"the frame spacing dt must be positive, got {dt}")
-    # Stored m_y-major, the layout explicit_terms reads fastest and returns (same values).
-    w_hat = _ky_major(grid.rfft(traj.to(device=grid.device, dtype=grid.dtype)))
-    n_hat = equation.explicit_terms(w_hat.flatten(0, 1)).unflatten(0, traj.shape[:2])
+    # The frames zero-padded to the 3/2-rule grid (m_y-major, the layout explicit_terms reads
+    # fastest), the explicit terms there, and everything restricted to the band |m| < n/2.
+    fine = _padded(equation)
+    w_fine = _ky_major(grid.resample_hat(grid.rfft(traj.to(grid.device, grid.dtype)), fine.grid.n))
+    n_fine = fine.explicit_terms(w_fine.flatten(0, 1)).unflatten(0, traj.shape[:2])
+    w_hat, n_hat = (fine.grid.resample_hat(a, grid.n) for a in (w_fine, n_fine))
     q = _interval_weights(traj.shape[1], grid.cdtype, grid.device)
 
     def average(a: torch.Tensor) -> torch.Tensor:
@@ -117,6 +136,30 @@ def _residual_terms(
     d_hat = (w_hat[:, 1:] - w_hat[:, :-1]) / dt
     n_bar, w_bar = average(n_hat), average(w_hat)
     return d_hat - n_bar - equation.linear * w_bar, d_hat, n_bar, w_bar
+
+
+_PADDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _padded(equation: NavierStokes2D) -> NavierStokes2D:
+    """The equation on ``N = 3n/2`` points (rounded up to even), cached per equation.
+
+    Frames of the ``n`` grid hold the modes ``|m| <= K = n/2 - 1``; their products hold
+    ``|m| <= 2K`` and alias onto ``m - N``, which misses the band when ``N > 3K``. So on this
+    grid the advection of every stored mode is exact (the 2/3 rule of the equation's own
+    grid would drop it for ``|m| > n/3``).
+    """
+    fine = _PADDED.get(equation)
+    if fine is None:
+        fine = _PADDED[equation] = equation.on_grid(2 * ((3 * equation.grid.n + 3) // 4))
+    return fine
+
+
+def band_forcing(equation: NavierStokes2D) -> torch.Tensor | None:
+    """The forcing's coefficients on the band ``|m| < n/2`` of the equation's grid."""
+    if equation.forcing_hat is None:
+        return None
+    return _padded(equation).grid.resample_hat(_padded(equation).forcing_hat, equation.grid.n)
 
 
 def _bochner_h_minus_1(
@@ -175,7 +218,7 @@ def estimate(
     Parameters as in :func:`ns_residual`.
     """
     residual, d_hat, n_bar, w_bar = _residual_terms(traj, equation, dt)
-    grid, forcing = equation.grid, equation.forcing_hat
+    grid, forcing = equation.grid, band_forcing(equation)
     terms = [
         d_hat,
         n_bar if forcing is None else n_bar - forcing,
@@ -188,3 +231,31 @@ def estimate(
         duration = (traj.shape[1] - 1) * dt
         size = size + math.sqrt(duration) * sobolev_norm_hat(forcing, grid, -1.0, alpha)
     return _bochner_h_minus_1(residual, grid, dt, alpha) / size
+
+
+def prediction_trajectory(w_in: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """The trajectory a prediction is judged on: the last input frame (its initial condition)
+    followed by the ``T_out`` predicted frames, ``(B, 1 + T_out, n, n)``; with fewer than 3
+    predicted frames, as many earlier input frames as make the 4 the residual needs.
+
+    Every estimate the project reports for a prediction (training, refinement, evaluation)
+    is of this trajectory, so η measures the prediction and not the given input frames.
+    """
+    anchor = max(1, 4 - pred.shape[1])
+    if w_in.shape[1] < anchor:
+        raise SpectralRefinerError(
+            f"a prediction of {pred.shape[1]} frames needs {anchor} input frames for its "
+            f"residual, got {w_in.shape[1]}"
+        )
+    return torch.cat((w_in[:, -anchor:].to(pred.dtype), pred), dim=1)
+
+
+def prediction_estimate(
+    w_in: torch.Tensor,
+    pred: torch.Tensor,
+    equation: NavierStokes2D,
+    dt: float,
+    alpha: float = 1.0,
+) -> torch.Tensor:
+    """η (:func:`estimate`) of :func:`prediction_trajectory`, per sample, shape ``(B,)``."""
+    return estimate(prediction_trajectory(w_in, pred), equation, dt, alpha)

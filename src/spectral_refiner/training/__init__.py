@@ -10,14 +10,20 @@ from .checkpoint import (
 )
 from .losses import ORDERS, Objective, physics_loss, relative_error
 from .run import MetricsLog, RunDir
+from .settings import DataConfig, LossConfig, OnlineConfig, OptimConfig, TrainConfig
 from .trainer import METRICS, Trainer, evaluate_windows, train
 
 __all__ = [
     "METRICS",
     "ORDERS",
+    "DataConfig",
+    "LossConfig",
     "MetricsLog",
     "Objective",
+    "OnlineConfig",
+    "OptimConfig",
     "RunDir",
+    "TrainConfig",
     "Trainer",
     "capture_rng",
     "evaluate_windows",

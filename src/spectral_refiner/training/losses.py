@@ -10,8 +10,9 @@ For a predicted window ``p`` of frames ``p_t`` and its target ``y``, the relativ
 shifted norm of :func:`~spectral_refiner.physics.sobolev_norm`), the sum over frames being the
 time integral of a Bochner norm up to the common factor ``Δt``.
 
-The physics term is the residual of the predicted trajectory, the input frames followed by
-the prediction, ``‖R(w_in ⊕ p)‖_{L2(H^-1)}`` (:func:`~spectral_refiner.physics.residual_norm`),
+The physics term is the residual of the predicted trajectory, the last input frame followed
+by the prediction (:func:`~spectral_refiner.physics.prediction_trajectory`),
+``‖R(w_in(t_in) ⊕ p)‖_{L2(H^-1)}`` (:func:`~spectral_refiner.physics.residual_norm`),
 divided by the size of the input frames' time derivative in the same norm,
 ``‖(w_{j+1} - w_j)/Δt‖_{L2(H^-1)}``: scale-free, and unlike the estimate η not reducible by
 making the prediction rougher, since its denominator does not depend on the prediction. With
@@ -22,7 +23,14 @@ from __future__ import annotations
 
 import torch
 
-from ..physics import NavierStokes2D, SpectralGrid, bochner_norm, residual_norm, sobolev_norm
+from ..physics import (
+    NavierStokes2D,
+    SpectralGrid,
+    bochner_norm,
+    prediction_trajectory,
+    residual_norm,
+    sobolev_norm,
+)
 
 __all__ = ["ORDERS", "Objective", "physics_loss", "relative_error"]
 
@@ -48,7 +56,7 @@ def physics_loss(
 
     Needs ``t_in + t_out >= 4`` frames and ``t_in >= 3`` (for the scale).
     """
-    traj = torch.cat((w_in, pred), dim=1)
+    traj = prediction_trajectory(w_in, pred)
     scale = bochner_norm(torch.diff(w_in, dim=1) / dt, equation.grid, -1.0, alpha, dt)
     return residual_norm(traj, equation, dt, alpha) / scale.detach()
 

@@ -6,6 +6,7 @@ Layout of ``RUN_DIR``::
     split.json            the data source, its fingerprint and the trajectory split
     checkpoints/latest.pt the last state (resume from it)
     checkpoints/best.pt   the state with the lowest validation error
+    checkpoints/epoch-N.pt the state after epoch N, for each N of optim.keep_checkpoints
     metrics.jsonl         one JSON record per logged step and per epoch
     tensorboard/          event files, when tensorboard is installed
     summary.json          final validation and test errors
@@ -23,8 +24,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..atomic import atomic_write_text
 from ..errors import SpectralRefinerError
+from ..models import NeuralOperator
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .settings import TrainConfig
 
 __all__ = ["MetricsLog", "RunDir"]
 
@@ -78,6 +84,10 @@ class RunDir:
         run.checkpoints.mkdir(exist_ok=True)
         return run
 
+    def epoch(self, n: int) -> Path:
+        """The checkpoint kept after epoch ``n`` (``optim.keep_checkpoints``)."""
+        return self.checkpoints / f"epoch-{n}.pt"
+
     def read_split(self) -> dict[str, Any]:
         try:
             return json.loads(self.split.read_text())
@@ -89,6 +99,23 @@ class RunDir:
 
     def write_json(self, path: Path, record: dict[str, Any]) -> None:
         atomic_write_text(path, json.dumps(record, indent=1, default=_plain) + "\n")
+
+    def write_config(self, config: TrainConfig) -> None:
+        """The resolved config as YAML (``train --config RUN_DIR/config.yaml`` repeats it)."""
+        atomic_write_text(self.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    def load_model(
+        self, best: bool = True, path: Path | None = None
+    ) -> tuple[NeuralOperator, dict[str, Any]]:
+        """The trained model (the best checkpoint, else the latest, or the one at ``path``)
+        in evaluation mode, and the checkpoint's record of its training data (see
+        ``Trainer.data_record``)."""
+        if path is None:
+            path = self.best if best and self.best.is_file() else self.latest
+        payload = load_checkpoint(path)
+        if "data" not in payload:
+            raise SpectralRefinerError(f"{path} does not record its training data: retrain")
+        return model_from_checkpoint(payload).eval(), payload["data"]
 
 
 class MetricsLog:

@@ -42,7 +42,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig, save_config
 from ..data import (
     Flow,
     OnlineStream,
@@ -65,7 +64,7 @@ from ..data import (
 )
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator, build_model, model_payload
-from ..physics import estimate
+from ..physics import prediction_estimate
 from .checkpoint import (
     capture_rng,
     load_checkpoint,
@@ -75,6 +74,7 @@ from .checkpoint import (
 )
 from .losses import ORDERS, Objective, relative_error
 from .run import MetricsLog, RunDir
+from .settings import TrainConfig
 
 __all__ = ["Trainer", "evaluate_windows", "train"]
 
@@ -174,7 +174,7 @@ class Trainer:
         elif self.rank == 0:  # everything checked: only now is the run directory written
             if not resume:
                 run.create(overwrite)
-            save_config(config, run.config)
+            run.write_config(config)
             run.write_json(run.split, {"source": self.flow.source, **self.split_record})
         barrier()
 
@@ -424,14 +424,31 @@ class Trainer:
             "progress": dataclasses.asdict(self.progress),
             "config": self.config.to_dict(),
             "split": self.split,
+            "data": self.data_record(),
         }
 
-    def _save(self, best: bool = False) -> None:
+    def data_record(self) -> dict[str, Any]:
+        """What inference needs to know of the training data: the grid the model was trained
+        at, the windows' shape and frame spacing, and the flow's recipe."""
+        d = self.config.data
+        return {
+            "source": self.flow.source,
+            "resolution": self.flow.resolution,
+            "dt": self.dt,
+            "frame_stride": d.frame_stride,
+            "t_in": d.t_in,
+            "t_out": d.t_out,
+            "preset": self.flow.preset.fields(),
+        }
+
+    def _save(self, best: bool = False, keep: bool = False) -> None:
         if self.rank == 0:
             payload = self._payload()
             save_checkpoint(self.run.latest, payload)
             if best:
                 save_checkpoint(self.run.best, payload)
+            if keep:
+                save_checkpoint(self.run.epoch(self.progress.epoch), payload)
 
     def fit(self) -> dict[str, Any]:
         """Train to ``optim.epochs`` epochs (from where the run stands), then evaluate the best
@@ -522,7 +539,7 @@ class Trainer:
         improved = not self.val_windows or val["rel_l2"] < prog.best
         if improved:
             prog.best, prog.best_epoch = val["rel_l2"], prog.epoch
-        self._save(best=improved)
+        self._save(best=improved, keep=prog.epoch in cfg.optim.keep_checkpoints)
         epoch_time = time.perf_counter() - started
         record = {
             "kind": "epoch",
@@ -596,8 +613,8 @@ def evaluate_windows(
     alpha: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Per-window relative L2 / H1 / H^-1 errors of ``model(w_in)`` against ``w_out``, and the
-    estimate η of the predicted trajectory ``w_in ⊕ model(w_in)`` (NaN when it has fewer than
-    4 frames); each of shape ``(B,)``."""
+    estimate η of the prediction (:func:`~spectral_refiner.physics.prediction_estimate`);
+    each of shape ``(B,)``."""
     model.eval()
     pred = model(w_in)
     grid = equation.grid
@@ -605,10 +622,7 @@ def evaluate_windows(
         name: relative_error(pred, w_out, grid, ORDERS[name], alpha)
         for name in ("rel_l2", "rel_h1", "rel_h-1")
     }
-    if w_in.shape[1] + pred.shape[1] >= 4:
-        out["eta"] = estimate(torch.cat((w_in, pred), dim=1), equation, dt, alpha)
-    else:
-        out["eta"] = torch.full_like(out["rel_l2"], math.nan)
+    out["eta"] = prediction_estimate(w_in, pred, equation, dt, alpha)
     return out
 
 

@@ -1,0 +1,82 @@
+"""The finished pieces of a long job that writes one file, kept so that a rerun resumes.
+
+Pieces (a trajectory, a chunk of predictions) are saved as one ``.npz`` file each in
+``OUT.parts/``, each written atomically, beside a ``manifest.json`` holding the job's
+fingerprint. A rerun with the same fingerprint skips the saved pieces; one with another
+fingerprint is refused unless told to discard them. Once every piece is there the job
+assembles ``OUT`` (atomically) and removes the folder, so ``OUT`` never exists incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write, atomic_write_text
+from ..errors import SpectralRefinerError
+
+__all__ = ["Parts"]
+
+
+class Parts:
+    """The ``OUT.parts/`` folder of a job with identity ``fingerprint``.
+
+    Parameters
+    ----------
+    out : path
+        The file the job writes.
+    fingerprint : str
+        What identifies the job's result (parameters, inputs, version).
+    """
+
+    def __init__(self, out: Path, fingerprint: str) -> None:
+        self.folder = out.with_name(out.name + ".parts")
+        self.fingerprint = fingerprint
+        self.manifest = self.folder / "manifest.json"
+
+    def stale(self) -> bool:
+        """Whether the folder holds pieces of a job with another fingerprint."""
+        if not self.folder.exists():
+            return False
+        try:
+            return json.loads(self.manifest.read_text()).get("fingerprint") != self.fingerprint
+        except (OSError, json.JSONDecodeError):
+            return True
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse stale pieces unless ``overwrite`` (call on every rank before :meth:`open`)."""
+        if self.stale() and not overwrite:
+            raise SpectralRefinerError(
+                f"{self.folder} holds a partial run made with other parameters: rerun with the "
+                "same parameters to finish it, or pass --overwrite to discard it"
+            )
+
+    def open(self, record: dict[str, Any]) -> None:
+        """Create the folder (discarding stale pieces) and write the manifest (one process)."""
+        if self.stale():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(exist_ok=True)
+        atomic_write_text(self.manifest, json.dumps({"fingerprint": self.fingerprint, **record}))
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"part_{i:06d}.npz"
+
+    def has(self, i: int) -> bool:
+        return self.path(i).exists()
+
+    def save(self, i: int, **arrays: np.ndarray) -> None:
+        """Save piece ``i`` atomically."""
+        with atomic_write(self.path(i)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def load(self, i: int) -> dict[str, np.ndarray]:
+        with np.load(self.path(i)) as data:
+            return {key: data[key] for key in data.files}
+
+    def remove(self) -> None:
+        """Delete the folder once the job's file is written."""
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,223 @@
+"""Predictions for every trajectory of a file, each with its estimate η, optionally refined.
+
+For each trajectory of the input file, the window of ``t_in`` frames starting at frame
+``start`` (every ``frame_stride``-th frame, as in training) goes through the run's model;
+with ``refine`` an SFNO's prediction is then refined without labels
+(:func:`~spectral_refiner.refine.refine`). Inputs are first brought to the resolution the
+model was trained at (spectral resampling), and the prediction is made on the output grid
+``resolution`` (default: the training one; a finer one is zero-shot super-resolution, the
+inputs spectrally up-sampled). Every prediction carries its estimate η
+(:func:`~spectral_refiner.physics.prediction_estimate`); when the file also holds the frames
+that follow the window at a resolution at least the output's, the true relative L2, H1 and
+H^-1 errors too.
+
+The output is a dataset file of the same schema: the predicted frames as
+``t0_fields/vorticity`` ``(trajectories, t_out, n, n)`` with their times, and per trajectory
+in ``estimates/``: ``eta`` (and ``eta_unrefined``), ``rel_l2``/``rel_h1``/``rel_h-1`` (and the
+``_unrefined`` ones) when the truth is known. Work is saved chunk by chunk
+(:class:`~spectral_refiner.data.Parts`), so an interrupted run resumes, and the file appears
+only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data import (
+    Parts,
+    build_equation,
+    parse_dtype,
+    read_flow,
+    read_info,
+    window_span,
+    write_dataset,
+)
+from ..errors import SpectralRefinerError
+from ..physics import prediction_estimate, resample
+from ..refine import refine as refine_batch
+from ..training import ORDERS, RunDir, relative_error
+
+__all__ = ["predict_file"]
+
+
+def _fingerprint(*items: Any) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def predict_file(
+    run_dir: str | os.PathLike,
+    input_file: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    refine: bool = False,
+    resolution: int | None = None,
+    start: int = 0,
+    steps: int = 100,
+    tol: float = 0.0,
+    batch: int = 8,
+    device: str = "cpu",
+    dtype: str = "float32",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predict (and with ``refine``, refine) every trajectory of ``input_file`` into ``out``.
+
+    Returns the summary: counts, resolution, seconds per instance, and the median and mean
+    of η and of each true error before and after refinement, the fraction of instances the
+    refinement improved (true relative L2) and the median improvement factor.
+    """
+    run = RunDir.existing(run_dir)
+    model, trained = run.load_model()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
+    if refine and model.name != "sfno":
+        raise SpectralRefinerError(
+            f"refinement needs an SFNO run, {run.path} holds a {model.name!r} model: predict "
+            "without --refine, or train an SFNO"
+        )
+    flow = read_flow(input_file)
+    stride, dt = int(trained["frame_stride"]), float(trained["dt"])
+    if not math.isclose(flow.dt * stride, dt, rel_tol=1e-5):
+        raise SpectralRefinerError(
+            f"{input_file} has frames {flow.dt:g} apart, so windows at stride {stride} are "
+            f"{flow.dt * stride:g} apart, but {run.path} was trained on windows {dt:g} apart: "
+            "use a file with the training frame interval"
+        )
+    t_in, t_out = model.t_in, model.t_out
+    n_frames = flow.frames.shape[1]
+    needed = start + window_span(t_in, 0, stride)
+    if start < 0 or needed > n_frames:
+        raise SpectralRefinerError(
+            f"inputs of {t_in} frames at stride {stride} from frame {start} need {needed} "
+            f"frames, {input_file} holds {n_frames}: lower --start or use longer trajectories"
+        )
+    n_train = int(trained["resolution"])
+    n = resolution or n_train
+    if n < 4 or n % 2:
+        raise SpectralRefinerError(f"--resolution must be an even integer >= 4, got {n}")
+    has_truth = n_frames >= start + window_span(t_in, t_out, stride) and flow.resolution >= n
+    torch_dtype = parse_dtype(dtype)
+    equation = build_equation(flow.preset, device, torch_dtype, resolution=n)
+    model.to(device=equation.grid.device, dtype=torch_dtype)
+    ins = slice(start, start + (t_in - 1) * stride + 1, stride)
+    outs = slice(start + t_in * stride, start + (t_in + t_out - 1) * stride + 1, stride)
+
+    count = flow.frames.shape[0]
+    chunks = [list(range(i, min(i + batch, count))) for i in range(0, count, batch)]
+    checkpoint = run.best if run.best.is_file() else run.latest
+    source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
+    identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source)
+    parts = Parts(out, _fingerprint(*identity, refine, n, start, steps, tol, dtype, __version__))
+    parts.check(overwrite)
+    parts.open({"run": str(run.path), "input": str(input_file)})
+    bar = tqdm(
+        total=count,
+        unit="traj",
+        desc="refine" if refine else "predict",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    with bar:
+        bar.update(sum(len(c) for i, c in enumerate(chunks) if parts.has(i)))
+        for i, chunk in enumerate(chunks):
+            if parts.has(i):
+                continue
+            t0 = time.perf_counter()
+            w_in = resample(flow.frames[chunk, ins].to(torch_dtype), n_train)
+            truth = resample(flow.frames[chunk, outs].to(torch_dtype), n) if has_truth else None
+            pieces = _predict_chunk(model, w_in, truth, equation, dt, refine, steps, tol)
+            pieces["seconds"] = np.array(time.perf_counter() - t0)
+            parts.save(i, **pieces)
+            bar.update(len(chunk))
+
+    loaded = [parts.load(i) for i in range(len(chunks))]
+    fields = {k: np.concatenate([p[k] for p in loaded]) for k in loaded[0] if k != "seconds"}
+    seconds = float(sum(p["seconds"] for p in loaded))
+    prediction = fields.pop("prediction")
+    t_last = flow.times[ins][-1]
+    times = t_last + dt * np.arange(1, t_out + 1)
+    preset = {**flow.preset.fields(), "resolution": n}
+    write_dataset(
+        out,
+        prediction,
+        times,
+        preset,
+        {
+            "prediction_of": str(input_file),
+            "run": str(run.path),
+            "model": model.name,
+            "refined": bool(refine),
+            "refine_steps": steps if refine else 0,
+            "input_start_frame": start,
+            "package_version": __version__,
+            "fingerprint": parts.fingerprint,
+        },
+        estimates=fields,
+    )
+    parts.remove()
+    return _summary(fields, refine, has_truth, n, n_train, seconds, count, out)
+
+
+@torch.no_grad()
+def _predict_chunk(
+    model, w_in, truth, equation, dt, refine: bool, steps: int, tol: float
+) -> dict[str, np.ndarray]:
+    """Prediction(s), η and true errors of one chunk, as numpy arrays."""
+    grid = equation.grid
+    w_up = resample(w_in, grid.n)
+    if refine:
+        with torch.enable_grad():
+            result = refine_batch(model, w_in, equation, dt, max_evals=steps, tol=tol)
+        final, initial = result.prediction, result.initial
+        values = {"eta": result.eta_after, "eta_unrefined": result.eta_before}
+    else:
+        final = initial = model(w_up)
+        values = {"eta": prediction_estimate(w_up, final, equation, dt)}
+    if truth is not None:
+        for name, s in ORDERS.items():
+            values[name] = relative_error(final, truth, grid, s)
+            if refine:
+                values[f"{name}_unrefined"] = relative_error(initial, truth, grid, s)
+    arrays = {k: v.double().cpu().numpy() for k, v in values.items()}
+    arrays["prediction"] = final.float().cpu().numpy()
+    return arrays
+
+
+def _summary(
+    fields: dict[str, np.ndarray],
+    refine: bool,
+    has_truth: bool,
+    n: int,
+    n_train: int,
+    seconds: float,
+    count: int,
+    out: Path,
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "file": str(out),
+        "instances": count,
+        "resolution": n,
+        "trained_resolution": n_train,
+        "refined": refine,
+        "seconds_per_instance": seconds / max(count, 1),
+    }
+    for key, values in fields.items():
+        summary[f"median_{key}"] = float(np.median(values))
+        summary[f"mean_{key}"] = float(np.mean(values))
+    if refine and has_truth:
+        after, before = fields["rel_l2"], fields["rel_l2_unrefined"]
+        summary["improved_fraction"] = float(np.mean(after < before))
+        summary["median_improvement"] = float(np.median(before / after))
+    return summary

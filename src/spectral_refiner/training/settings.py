@@ -1,0 +1,194 @@
+"""Typed settings of a training run: five sections and three top-level keys.
+
+Every field has a default; :meth:`TrainConfig.validate` checks what the types alone do not.
+YAML in and out, ``--set`` overrides and the shipped configs are :mod:`spectral_refiner.config`'s
+business; the trainer takes these objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpectralRefinerError
+
+__all__ = [
+    "LOSSES",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "DataConfig",
+    "LossConfig",
+    "OnlineConfig",
+    "OptimConfig",
+    "TrainConfig",
+]
+
+LOSSES = ("rel_l2", "rel_h1", "rel_h-1")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+@dataclass
+class DataConfig:
+    """Where the trajectories come from and how they are cut into windows.
+
+    A window is ``t_in`` input and ``t_out`` output frames, consecutive at every
+    ``frame_stride``-th stored frame. Training windows start at random times (a fresh draw
+    every epoch, ``samples_per_trajectory`` per trajectory); validation and test windows at
+    ``eval_windows`` fixed, evenly spaced times (the first at the trajectory's start).
+    ``val_split`` / ``test_split``: a fraction of the trajectories if below 1, else a count.
+    """
+
+    file: str | None = None
+    online: str | None = None
+    t_in: int = 10
+    t_out: int = 10
+    frame_stride: int = 1
+    resolution: int | None = None
+    val_split: float = 0.1
+    test_split: float = 0.1
+    samples_per_trajectory: int = 1
+    eval_windows: int = 1
+    batch_size: int = 8
+    workers: int = 0
+
+
+@dataclass
+class OnlineConfig:
+    """Solver-in-the-loop training (``data.online = PRESET``).
+
+    ``workers`` DataLoader worker processes each run the solver on batches of
+    ``solver_batch`` trajectories and keep a reservoir of at most ``buffer_size`` windows, from
+    which training batches are drawn (a window can be drawn more than once) as soon as it
+    holds ``watermark`` windows. An epoch is ``steps_per_epoch`` steps; the validation set is
+    ``val_trajectories`` trajectories simulated once at the start (and as many for the
+    test). ``preset_overrides`` are ``key=value`` changes of the preset (as
+    ``generate --set``). ``training_threads``: torch threads of the training process when it
+    trains on the CPU; by default the cores left to it after the solver workers' threads
+    (oversubscribed cores make every thread spin).
+    """
+
+    preset_overrides: list[str] = field(default_factory=list)
+    buffer_size: int = 512
+    watermark: int = 32
+    workers: int = 1
+    solver_batch: int = 4
+    solver_threads: int = 1
+    steps_per_epoch: int = 50
+    val_trajectories: int = 8
+    training_threads: int | None = None
+
+
+@dataclass
+class LossConfig:
+    """``data_weight · data loss + physics_weight · PDE residual`` (label-free if
+    ``data_weight = 0``). ``data`` is the relative error in L2, H1 or H^-1 (shift ``alpha``)."""
+
+    data: str = "rel_l2"
+    data_weight: float = 1.0
+    physics_weight: float = 0.0
+    alpha: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, schedule and step control (``grad_clip``: max gradient norm, or none;
+    ``amp``: mixed precision on CUDA, ignored on the CPU; ``checkpoint_every``: also write
+    the latest checkpoint every so many steps, 0 for once per epoch; ``max_time``: stop
+    after this many wall-clock seconds of training, data waits included, evaluation not;
+    ``keep_checkpoints``: epochs after which a copy is kept as ``checkpoints/epoch-N.pt``,
+    e.g. to compare models of different quality)."""
+
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"
+    warmup_fraction: float = 0.1
+    epochs: int = 10
+    grad_clip: float | None = 1.0
+    amp: bool = False
+    checkpoint_every: int = 0
+    max_time: float | None = None
+    keep_checkpoints: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run; see the module docstring."""
+
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "sfno"})
+    data: DataConfig = field(default_factory=DataConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments of the model, with ``t_in``/``t_out`` from the data."""
+        kwargs = {k: v for k, v in self.model.items() if k != "name"}
+        return {**kwargs, "t_in": self.data.t_in, "t_out": self.data.t_out}
+
+    def validate(self) -> TrainConfig:
+        """Check the values that the types alone do not; raise naming the first bad one."""
+
+        def bad(key: str, why: str) -> SpectralRefinerError:
+            return SpectralRefinerError(f"config: {key} {why}")
+
+        d, o, loss, opt = self.data, self.online, self.loss, self.optim
+        for key, value in (
+            ("data.t_in", d.t_in),
+            ("data.t_out", d.t_out),
+            ("data.frame_stride", d.frame_stride),
+            ("data.samples_per_trajectory", d.samples_per_trajectory),
+            ("data.eval_windows", d.eval_windows),
+            ("data.batch_size", d.batch_size),
+            ("online.buffer_size", o.buffer_size),
+            ("online.watermark", o.watermark),
+            ("online.solver_batch", o.solver_batch),
+            ("online.solver_threads", o.solver_threads),
+            ("online.steps_per_epoch", o.steps_per_epoch),
+            ("online.val_trajectories", o.val_trajectories),
+            ("optim.epochs", opt.epochs),
+        ):
+            if value < 1:
+                raise bad(key, f"must be >= 1, got {value}")
+        if d.workers < 0 or o.workers < 0:
+            raise bad("data.workers / online.workers", "must be >= 0")
+        if o.watermark > o.buffer_size:
+            raise bad("online.watermark", f"({o.watermark}) must not exceed online.buffer_size")
+        if d.resolution is not None and (d.resolution < 4 or d.resolution % 2):
+            raise bad("data.resolution", f"must be an even integer >= 4, got {d.resolution}")
+        for key, value in (("data.val_split", d.val_split), ("data.test_split", d.test_split)):
+            if value < 0 or (value >= 1 and value != int(value)):
+                raise bad(key, f"must be a fraction in [0, 1) or a whole count, got {value}")
+        if loss.data not in LOSSES:
+            raise bad("loss.data", f"must be one of {', '.join(LOSSES)}, got {loss.data!r}")
+        if loss.data_weight < 0 or loss.physics_weight < 0:
+            raise bad("loss.data_weight / loss.physics_weight", "must be >= 0")
+        if loss.data_weight == 0 and loss.physics_weight == 0:
+            raise bad("loss", "has no term: set data_weight or physics_weight above 0")
+        if not loss.alpha > 0:
+            raise bad("loss.alpha", f"must be positive, got {loss.alpha}")
+        if opt.optimizer not in OPTIMIZERS:
+            raise bad("optim.optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        if opt.schedule not in SCHEDULES:
+            raise bad("optim.schedule", f"must be one of {', '.join(SCHEDULES)}")
+        if not opt.lr > 0:
+            raise bad("optim.lr", f"must be positive, got {opt.lr}")
+        if not 0 < opt.warmup_fraction < 1:
+            raise bad("optim.warmup_fraction", "must be in (0, 1)")
+        if opt.grad_clip is not None and not opt.grad_clip > 0:
+            raise bad("optim.grad_clip", "must be positive or none")
+        if opt.max_time is not None and not opt.max_time > 0:
+            raise bad("optim.max_time", f"must be positive or none, got {opt.max_time}")
+        if opt.weight_decay < 0 or opt.checkpoint_every < 0:
+            raise bad("optim.weight_decay / optim.checkpoint_every", "must be >= 0")
+        if self.dtype not in ("float32", "float64"):
+            raise bad("dtype", f"must be float32 or float64, got {self.dtype!r}")
+        return self
