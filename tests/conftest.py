@@ -3,3 +3,52 @@ from pathlib import Path
 
 # The benchmarks package (peer wrappers) lives beside the tests, outside the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SMALL_MODELS = {
+    "sfno": ({"name": "sfno", "width": 6, "modes": 4, "time_modes": 1, "n_layers": 1}, 5),
+    "fno2d": ({"name": "fno2d", "width": 6, "modes": 4, "n_layers": 1}, 1),
+}
+
+
+def train_small_run(data_file, folder, model: str = "sfno") -> Path:
+    """A few-second training run (windows 5 -> t_out) on ``data_file`` in ``folder/run``."""
+    import json
+
+    from spectral_refiner.cli import main
+
+    spec, t_out = SMALL_MODELS[model]
+    config = Path(folder) / f"{model}.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model": spec,
+                "data": {
+                    "t_in": 5,
+                    "t_out": t_out,
+                    "val_split": 1,
+                    "test_split": 1,
+                    "samples_per_trajectory": 4,
+                    "batch_size": 4,
+                },
+                "optim": {"epochs": 2},
+                "device": "cpu",
+            }
+        )
+    )
+    run = Path(folder) / f"run-{model}"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config),
+                "--data",
+                str(data_file),
+                "--out",
+                str(run),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    return run

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_small_run
 from spectral_refiner.cli import main
 from spectral_refiner.data import (
     apply_overrides,
@@ -200,20 +201,7 @@ def test_batched_lbfgs_solves_independent_problems():
 
 @pytest.fixture(scope="module")
 def sfno_run(flow, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run")
-    config = folder / "c.yaml"
-    config.write_text(
-        '{"model": {"name": "sfno", "width": 6, "modes": 4, "time_modes": 1, "n_layers": 1},'
-        ' "data": {"t_in": 5, "t_out": 5, "val_split": 1, "test_split": 1,'
-        ' "samples_per_trajectory": 4, "batch_size": 4}, "optim": {"epochs": 2}, "device": "cpu"}'
-    )
-    run = folder / "run"
-    assert (
-        main(
-            ["train", "--config", str(config), "--data", flow.source, "--out", str(run), "--quiet"]
-        )
-        == 0
-    )
+    run = train_small_run(flow.source, tmp_path_factory.mktemp("run"))
     return run
 
 
@@ -303,31 +291,11 @@ def test_refine_and_predict_refuse_bad_input(flow, sfno_run, tmp_path, capsys):
         flow.preset.fields(),
         {"fingerprint": "x"},
     )
-    fno_config = tmp_path / "fno.yaml"
-    fno_config.write_text(
-        '{"model": {"name": "fno2d", "width": 6, "modes": 4, "n_layers": 1},'
-        ' "data": {"t_in": 5, "t_out": 1, "val_split": 1, "test_split": 1},'
-        ' "optim": {"epochs": 1}, "device": "cpu"}'
-    )
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(fno_config),
-                "--data",
-                flow.source,
-                "--out",
-                str(tmp_path / "fno"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    fno_run = train_small_run(flow.source, tmp_path, "fno2d")
     capsys.readouterr()
     cases = [
         (["refine", "--run", str(sfno_run), "--data", str(coarse_time)], "trained on windows"),
-        (["refine", "--run", str(tmp_path / "fno"), "--data", flow.source], "needs an SFNO run"),
+        (["refine", "--run", str(fno_run), "--data", flow.source], "needs an SFNO run"),
         (["refine", "--run", str(tmp_path), "--data", flow.source], "holds no training run"),
         (["predict", "--run", str(sfno_run), "--input", str(tmp_path / "none.h5")], "no such file"),
         (["refine", "--run", str(sfno_run), "--data", flow.source, "--start", "9"], "need 14"),

@@ -19,7 +19,7 @@ from . import __version__
 from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
-from .evaluation import predict_file
+from .evaluation import compare_solver, evaluate_run, predict_file, write_report
 from .training import RunDir, train
 
 
@@ -262,6 +262,114 @@ def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
     return 0
 
 
+def _fmt(value) -> str:
+    return "never" if value is None else f"{value:.4g}"
+
+
+def _print_evaluation(results: dict) -> None:
+    sides = [s for s in ("prediction", "refined") if s in results]
+    print(
+        f"{results['model']} on {results['instances']} trajectories, {results['frames']} "
+        f"frames at {results['resolution']}^2 (t = {results['times'][0]:g} .. "
+        f"{results['times'][-1]:g})"
+    )
+    keys = [
+        ("rel L2", "mean_rel_l2"),
+        ("rel H1", "mean_rel_h1"),
+        ("rel H^-1", "mean_rel_h-1"),
+        ("correlation", "mean_correlation"),
+        ("η", "mean_eta"),
+        ("corr < 0.95 at t", "time_below_0.95"),
+        ("corr < 0.8 at t", "time_below_0.8"),
+    ]
+    print(f"{'mean over frames':20s}" + "".join(f"{s:>14s}" for s in sides))
+    for label, key in keys:
+        print(f"{label:20s}" + "".join(f"{_fmt(results[s][key]):>14s}" for s in sides))
+    frames = results["prediction"]["per_frame_rel_l2"]
+    print("rel L2 per frame    " + " ".join(f"{v:.3g}" for v in frames))
+    if "refined" in results:
+        print(
+            "  refined           "
+            + " ".join(f"{v:.3g}" for v in results["refined"]["per_frame_rel_l2"])
+        )
+    print(f"wrote {Path(results['run']) / 'evaluation' / 'evaluation.json'}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    results = evaluate_run(
+        args.run,
+        args.data,
+        refine=args.refine,
+        frames=args.rollout,
+        steps=args.steps,
+        limit=args.limit,
+        device=args.device,
+    )
+    _print_evaluation(results)
+    return 0
+
+
+def _print_comparison(results: dict) -> None:
+    print(
+        f"{results['instances']} trajectories, horizon {results['horizon']:g} "
+        f"({results['frames']} frames), {results['device']}, {results['threads']} threads"
+    )
+    print(f"{'method':32s}{'s / trajectory':>16s}{'median rel L2':>16s}")
+    for p in results["points"]:
+        print(f"{p['method']:32s}{p['seconds']:16.4g}{p['rel_l2']:16.4g}")
+    for line in results["verdict"]:
+        print(f"- {line}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    results = compare_solver(
+        args.run,
+        args.data,
+        resolutions=args.resolutions,
+        limit=args.limit,
+        steps=args.steps,
+        repeats=args.repeats,
+        device=args.device,
+    )
+    _print_comparison(results)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    print(f"wrote {write_report(args.run_dir)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.out, progress=not args.quiet)
+    evaluation, comparison = result["evaluation"], result["comparison"]
+    pred, ref = evaluation["prediction"], evaluation["refined"]
+    print("\n== spectral-refiner demo ==")
+    print(f"{'':28s}{'unrefined':>12s}{'refined':>12s}")
+    for label, key in (
+        ("rel L2 (rollout mean)", "mean_rel_l2"),
+        ("rel H1", "mean_rel_h1"),
+        ("η (error estimate)", "mean_eta"),
+        ("correlation", "mean_correlation"),
+    ):
+        print(f"{label:28s}{pred[key]:12.4g}{ref[key]:12.4g}")
+    n = evaluation["resolution"]
+    solver = next(p for p in comparison["points"] if p["method"] == f"solver {n}²")
+    for p in comparison["points"]:
+        if not p["method"].startswith("solver"):
+            print(
+                f"{p['method']:28s}{p['seconds']:.3g} s/trajectory, error {p['rel_l2']:.3g}: "
+                f"{solver['seconds'] / p['seconds']:.2g}x the solver's speed at {n}² "
+                f"({solver['seconds']:.3g} s, error {solver['rel_l2']:.3g})"
+            )
+    for line in comparison["verdict"]:
+        print(f"- {line}")
+    print(f"report: {result['report']}")
+    return 0
+
+
 def _add_prediction_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="a training run directory")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default in RUN_DIR)")
@@ -370,6 +478,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", action="store_true", help="refine the predictions (SFNO runs)")
     _add_prediction_arguments(p)
     p.set_defaults(func=lambda a: _cmd_predict(a, a.refine, a.input))
+
+    p = sub.add_parser("evaluate", help="errors, correlation, spectra and η of a run's rollouts")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.add_argument("--data", required=True, metavar="FILE.h5", help="trajectories with truth")
+    p.add_argument("--refine", action="store_true", help="also evaluate the refined rollout")
+    p.add_argument(
+        "--rollout",
+        type=int,
+        metavar="FRAMES",
+        help="frames to predict by chaining windows (default: one window)",
+    )
+    p.add_argument("--steps", type=int, default=100, help="refinement evaluations per window")
+    p.add_argument("--limit", type=int, help="evaluate only the first N trajectories")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare-solver", help="cost against accuracy: surrogate vs the solver")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.add_argument("--data", required=True, metavar="FILE.h5", help="reference trajectories")
+    p.add_argument(
+        "--resolutions",
+        type=int,
+        nargs="+",
+        help="solver grids (default: half, equal to and twice the training one)",
+    )
+    p.add_argument("--limit", type=int, default=8, help="trajectories compared (default 8)")
+    p.add_argument("--steps", type=int, default=100, help="refinement evaluations")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("report", help="write the run's HTML report and PNG figures")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("demo", help="the whole pipeline on built-in defaults (a few minutes)")
+    p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,7 +1,7 @@
 """Predictions for every trajectory of a file, each with its estimate η, optionally refined.
 
-For each trajectory of the input file, the window of ``t_in`` frames starting at frame
-``start`` (every ``frame_stride``-th frame, as in training) goes through the run's model;
+For each trajectory of the input file, the window of ``t_in`` frames starting at window frame
+``start`` (every ``frame_stride``-th stored frame, as in training) goes through the run's model;
 with ``refine`` an SFNO's prediction is then refined without labels
 (:func:`~spectral_refiner.refine.refine`). Inputs are first brought to the resolution the
 model was trained at (spectral resampling), and the prediction is made on the output grid
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -36,17 +35,15 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data import (
     Parts,
-    build_equation,
     parse_dtype,
-    read_flow,
     read_info,
-    window_span,
     write_dataset,
 )
 from ..errors import SpectralRefinerError
 from ..physics import prediction_estimate, resample
 from ..refine import refine as refine_batch
-from ..training import ORDERS, RunDir, relative_error
+from ..training import ORDERS, relative_error
+from .inputs import open_run_data
 
 __all__ = ["predict_file"]
 
@@ -77,8 +74,8 @@ def predict_file(
     of η and of each true error before and after refinement, the fraction of instances the
     refinement improved (true relative L2) and the median improvement factor.
     """
-    run = RunDir.existing(run_dir)
-    model, trained = run.load_model()
+    data = open_run_data(run_dir, input_file)
+    run, model, flow = data.run, data.model, data.flow
     out = Path(out)
     if out.exists() and not overwrite:
         raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
@@ -87,32 +84,23 @@ def predict_file(
             f"refinement needs an SFNO run, {run.path} holds a {model.name!r} model: predict "
             "without --refine, or train an SFNO"
         )
-    flow = read_flow(input_file)
-    stride, dt = int(trained["frame_stride"]), float(trained["dt"])
-    if not math.isclose(flow.dt * stride, dt, rel_tol=1e-5):
-        raise SpectralRefinerError(
-            f"{input_file} has frames {flow.dt:g} apart, so windows at stride {stride} are "
-            f"{flow.dt * stride:g} apart, but {run.path} was trained on windows {dt:g} apart: "
-            "use a file with the training frame interval"
-        )
     t_in, t_out = model.t_in, model.t_out
-    n_frames = flow.frames.shape[1]
-    needed = start + window_span(t_in, 0, stride)
-    if start < 0 or needed > n_frames:
+    if start < 0 or start + t_in > data.frames():
         raise SpectralRefinerError(
-            f"inputs of {t_in} frames at stride {stride} from frame {start} need {needed} "
-            f"frames, {input_file} holds {n_frames}: lower --start or use longer trajectories"
+            f"inputs of {t_in} window frames from frame {start} need {start + t_in} frames, "
+            f"{input_file} holds {data.frames()} (at stride {data.stride}): lower --start or "
+            "use longer trajectories"
         )
-    n_train = int(trained["resolution"])
-    n = resolution or n_train
+    n = resolution or data.trained_resolution
     if n < 4 or n % 2:
         raise SpectralRefinerError(f"--resolution must be an even integer >= 4, got {n}")
-    has_truth = n_frames >= start + window_span(t_in, t_out, stride) and flow.resolution >= n
+    has_truth = data.has_truth(start, t_in + t_out, n)
     torch_dtype = parse_dtype(dtype)
-    equation = build_equation(flow.preset, device, torch_dtype, resolution=n)
+    equation = data.equation(n, device, torch_dtype)
     model.to(device=equation.grid.device, dtype=torch_dtype)
-    ins = slice(start, start + (t_in - 1) * stride + 1, stride)
-    outs = slice(start + t_in * stride, start + (t_in + t_out - 1) * stride + 1, stride)
+    dt = data.dt
+    inputs = data.inputs(start, dtype=torch_dtype)
+    truths = data.window(start + t_in, t_out, n, torch_dtype) if has_truth else None
 
     count = flow.frames.shape[0]
     chunks = [list(range(i, min(i + batch, count))) for i in range(0, count, batch)]
@@ -135,8 +123,8 @@ def predict_file(
             if parts.has(i):
                 continue
             t0 = time.perf_counter()
-            w_in = resample(flow.frames[chunk, ins].to(torch_dtype), n_train)
-            truth = resample(flow.frames[chunk, outs].to(torch_dtype), n) if has_truth else None
+            w_in = inputs[chunk].to(equation.grid.device)
+            truth = truths[chunk].to(equation.grid.device) if has_truth else None
             pieces = _predict_chunk(model, w_in, truth, equation, dt, refine, steps, tol)
             pieces["seconds"] = np.array(time.perf_counter() - t0)
             parts.save(i, **pieces)
@@ -146,7 +134,7 @@ def predict_file(
     fields = {k: np.concatenate([p[k] for p in loaded]) for k in loaded[0] if k != "seconds"}
     seconds = float(sum(p["seconds"] for p in loaded))
     prediction = fields.pop("prediction")
-    t_last = flow.times[ins][-1]
+    t_last = flow.times[(start + t_in - 1) * data.stride]
     times = t_last + dt * np.arange(1, t_out + 1)
     preset = {**flow.preset.fields(), "resolution": n}
     write_dataset(
@@ -167,7 +155,7 @@ def predict_file(
         estimates=fields,
     )
     parts.remove()
-    return _summary(fields, refine, has_truth, n, n_train, seconds, count, out)
+    return _summary(fields, refine, has_truth, n, data.trained_resolution, seconds, count, out)
 
 
 @torch.no_grad()

@@ -1,0 +1,203 @@
+"""Evaluation of a run on a file: errors, correlation, spectra and η over long rollouts.
+
+A rollout chains windows outside the model: from the file's first ``t_in`` window frames,
+the model predicts ``t_out`` frames, the last ``t_in`` frames of everything so far are the
+next input, and so on until ``frames`` frames are predicted (with ``refine``, every window
+is refined before the next one reads it). Each window's prediction carries its estimate η.
+Against the file's frames the evaluation reports, per predicted frame and averaged over
+frames: relative L2, H1 and H^-1 errors and the vorticity correlation; the high-correlation
+times (mean correlation below 0.95 and 0.8); energy and enstrophy of prediction and truth over
+time; and the energy spectra of prediction and truth with their error per octave band.
+
+Results go to ``RUN_DIR/evaluation/``: ``evaluation.json`` (every number) and
+``evaluation.npz`` (the arrays the report plots: per-frame metrics, spectra, η per window,
+and snapshots of the first trajectory).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write, atomic_write_text
+from ..errors import SpectralRefinerError
+from ..models import NeuralOperator
+from ..physics import NavierStokes2D, prediction_estimate
+from ..refine import refine as refine_windows
+from .inputs import open_run_data
+from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
+
+__all__ = ["evaluate_run", "rollout"]
+
+SNAPSHOTS = 4
+THRESHOLDS = (0.95, 0.8)
+
+
+def rollout(
+    model: NeuralOperator,
+    w_in: torch.Tensor,
+    frames: int,
+    equation: NavierStokes2D,
+    dt: float,
+    *,
+    refine: bool = False,
+    steps: int = 100,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
+    and η of every window ``(B, windows)``; with ``refine``, each window refined first."""
+    history, etas = w_in, []
+    predicted = 0
+    while predicted < frames:
+        window = history[:, -model.t_in :]
+        if refine:
+            result = refine_windows(model, window, equation, dt, max_evals=steps)
+            pred, eta = result.prediction, result.eta_after
+        else:
+            with torch.no_grad():
+                pred = model(window)
+            eta = prediction_estimate(window, pred, equation, dt)
+        history = torch.cat((history, pred.detach()), dim=1)
+        etas.append(eta.detach())
+        predicted += pred.shape[1]
+    return history[:, w_in.shape[1] : w_in.shape[1] + frames], torch.stack(etas, dim=1)
+
+
+def _side(pred: torch.Tensor, truth: torch.Tensor, grid, times: np.ndarray) -> dict[str, Any]:
+    """Per-frame metrics of one prediction (instance means) and their summaries."""
+    metrics = {
+        k: v.double().mean(0).cpu().numpy() for k, v in frame_metrics(pred, truth, grid).items()
+    }
+    stats = flow_statistics(pred, grid)
+    out: dict[str, Any] = {f"per_frame_{k}": v.tolist() for k, v in metrics.items()}
+    out.update({f"mean_{k}": float(np.mean(v)) for k, v in metrics.items()})
+    for threshold in THRESHOLDS:  # None: the mean correlation never dropped that low
+        time_below = high_correlation_time(metrics["correlation"], times, threshold)
+        out[f"time_below_{threshold}"] = None if math.isinf(time_below) else time_below
+    out["energy"] = stats["energy"].double().mean(0).cpu().numpy().tolist()
+    out["enstrophy"] = stats["enstrophy"].double().mean(0).cpu().numpy().tolist()
+    out["_spectrum"] = stats["spectrum"].double().mean(0).cpu().numpy()  # (T, shells)
+    return out
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data_file: str | os.PathLike,
+    *,
+    refine: bool = False,
+    frames: int | None = None,
+    steps: int = 100,
+    limit: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Evaluate the run's model on the file (module docstring); returns the results, which
+    are also written to ``RUN_DIR/evaluation/``.
+
+    Parameters
+    ----------
+    frames : int, optional
+        Frames of the rollout (default: one window, ``t_out``), at most what the file holds.
+    refine : bool
+        Also evaluate the refined rollout (SFNO runs).
+    steps : int
+        Refinement evaluations per window.
+    limit : int, optional
+        Evaluate only the file's first ``limit`` trajectories.
+    """
+    data = open_run_data(run_dir, data_file)
+    model, dt = data.model, data.dt
+    t_in = model.t_in
+    available = data.frames() - t_in
+    frames = frames or model.t_out
+    if available < 1:
+        raise SpectralRefinerError(
+            f"{data_file} holds no frames after the {t_in} input frames: nothing to compare with"
+        )
+    if frames > available:
+        raise SpectralRefinerError(
+            f"a rollout of {frames} frames needs {t_in + frames} window frames, {data_file} "
+            f"holds {data.frames()}: use --rollout {available} or longer trajectories"
+        )
+    if refine and model.name != "sfno":
+        raise SpectralRefinerError(
+            f"refinement needs an SFNO run, {data.run.path} holds a {model.name!r} model"
+        )
+    n = data.trained_resolution
+    equation = data.equation(n, device)
+    model.to(equation.grid.device)
+    count = data.flow.frames.shape[0] if limit is None else min(limit, data.flow.frames.shape[0])
+    w_in = data.inputs(0)[:count].to(equation.grid.device)
+    truth = data.window(t_in, frames, n)[:count].to(equation.grid.device)
+    times = data.flow.times[0] + dt * np.arange(t_in, t_in + frames)
+    grid = equation.grid
+
+    results: dict[str, Any] = {
+        "run": str(data.run.path),
+        "data": str(data_file),
+        "model": model.name,
+        "instances": count,
+        "resolution": n,
+        "frames": frames,
+        "times": times.tolist(),
+    }
+    started = time.perf_counter()
+    pred, eta = rollout(model, w_in, frames, equation, dt)
+    results["seconds_per_instance"] = (time.perf_counter() - started) / count
+    sides = {"prediction": (pred, eta)}
+    if refine:
+        started = time.perf_counter()
+        sides["refined"] = rollout(model, w_in, frames, equation, dt, refine=True, steps=steps)
+        results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
+    truth_stats = flow_statistics(truth, grid)
+    spectrum_true = truth_stats["spectrum"].double().mean(0).cpu().numpy()
+    results["truth"] = {
+        "energy": truth_stats["energy"].double().mean(0).cpu().numpy().tolist(),
+        "enstrophy": truth_stats["enstrophy"].double().mean(0).cpu().numpy().tolist(),
+    }
+    arrays: dict[str, np.ndarray] = {
+        "times": times,
+        "wavenumber": truth_stats["wavenumber"].cpu().numpy(),
+        "spectrum_truth": spectrum_true,
+    }
+    for name, (p, e) in sides.items():
+        side = _side(p, truth, grid, times)
+        spectrum = side.pop("_spectrum")
+        side["band_errors_last_frame"] = band_errors(spectrum[-1], spectrum_true[-1])
+        side["band_errors_mean"] = band_errors(spectrum.mean(0), spectrum_true.mean(0))
+        per_window = frame_metrics(p, truth, grid)["rel_l2"].double().cpu()
+        windows = e.shape[1]
+        err_windows = torch.stack(
+            [
+                per_window[:, j * model.t_out : (j + 1) * model.t_out].mean(1)
+                for j in range(windows)
+            ],
+            dim=1,
+        )
+        side["mean_eta"] = float(e.double().mean())
+        side["per_window_eta"] = e.double().mean(0).cpu().numpy().tolist()
+        results[name] = side
+        arrays[f"spectrum_{name}"] = spectrum
+        arrays[f"eta_{name}"] = e.double().cpu().numpy()  # (B, windows)
+        arrays[f"window_error_{name}"] = err_windows.numpy()
+        for key in ("rel_l2", "correlation"):
+            arrays[f"{key}_{name}"] = np.asarray(side[f"per_frame_{key}"])
+    picks = np.unique(np.linspace(0, frames - 1, SNAPSHOTS).round().astype(int))
+    arrays["snapshot_frames"] = picks
+    arrays["snapshot_truth"] = truth[0, picks].float().cpu().numpy()
+    for name, (p, _) in sides.items():
+        arrays[f"snapshot_{name}"] = p[0, picks].float().cpu().numpy()
+    _write(data.run.path / "evaluation", "evaluation", results, arrays)
+    return results
+
+
+def _write(folder: Path, name: str, results: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    folder.mkdir(exist_ok=True)
+    atomic_write_text(folder / f"{name}.json", json.dumps(results, indent=1, default=float))
+    with atomic_write(folder / f"{name}.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
