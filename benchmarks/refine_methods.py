@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from spectral_refiner.data import read_flow
-from spectral_refiner.physics import NavierStokes2D, prediction_estimate, resample
+from spectral_refiner.physics import NavierStokes2D, Residual, prediction_estimate, resample
 from spectral_refiner.physics.residual import prediction_trajectory
 from spectral_refiner.refine import refine
 from spectral_refiner.training import RunDir, relative_error
@@ -71,7 +71,7 @@ def main() -> None:
     print(f"{'objective':12s}{'evals':>7s}{'rel L2':>10s}{'η':>10s}{'s/inst':>9s}")
     for evals in (25, 50, 100):
         for name, objective in (("residual", eq), ("Oseen", oseen)):
-            result = refine(model, w_in, objective, dt, max_evals=evals)
+            result = refine(model, w_in, Residual(objective, dt), max_evals=evals)
             err = relative_error(result.prediction, truth, eq.grid).numpy()
             eta = prediction_estimate(w_in, result.prediction, eq, dt).numpy()
             print(

@@ -31,7 +31,7 @@ import torch
 
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
-from spectral_refiner.physics import prediction_estimate, resample
+from spectral_refiner.physics import Residual, prediction_estimate, resample
 from spectral_refiner.refine import refine
 from spectral_refiner.training import RunDir, relative_error, train
 
@@ -160,7 +160,7 @@ def main() -> None:
 
         # --- refinement at the training resolution
         model, _ = RunDir(run).load_model()
-        result = refine(model, w_in, eq64, dt, max_evals=args.steps)
+        result = refine(model, w_in, Residual(eq64, dt), max_evals=args.steps)
         before = relative_error(result.initial, truth, eq64.grid).numpy()
         after = relative_error(result.prediction, truth, eq64.grid).numpy()
         persistence = relative_error(w_in[:, -1:].expand_as(truth), truth, eq64.grid).numpy()
@@ -185,7 +185,7 @@ def main() -> None:
 
         # --- zero-shot super-resolution: 64² inputs, refined on the 256² grid
         k = args.zero_shot
-        zs = refine(model, w_in[:k], eq256, dt, max_evals=args.steps)
+        zs = refine(model, w_in[:k], Residual(eq256, dt), max_evals=args.steps)
         refined256 = relative_error(zs.prediction, w256[:k, 10:20], eq256.grid).numpy()
         print(
             f"256² zero-shot ({k} instances): refined rel L2 at 256² "

@@ -30,7 +30,7 @@ from spectral_refiner.evaluation import (
     write_report,
 )
 from spectral_refiner.models import NeuralOperator
-from spectral_refiner.physics import kinetic_energy, prediction_estimate
+from spectral_refiner.physics import Residual, kinetic_energy, prediction_estimate
 
 DATA = ["n_trajectories=6", "n_frames=16", "frame_interval=0.5", "batch_size=6"]
 
@@ -83,7 +83,7 @@ def test_rollout_chains_windows_and_estimates_each(files):
     eq = flow.equation()
     model = Persistence(4, 3)
     w_in = flow.frames[:, :4]
-    pred, eta = rollout(model, w_in, 7, eq, flow.dt)
+    pred, eta = rollout(model, w_in, 7, Residual(eq, flow.dt))
     assert pred.shape == (3, 7, 32, 32) and eta.shape == (3, 3)  # windows of 3: 3 + 3 + 1
     assert torch.equal(pred, w_in[:, -1:].expand(-1, 7, -1, -1))
     torch.testing.assert_close(eta[:, 0], prediction_estimate(w_in, pred[:, :3], eq, flow.dt))

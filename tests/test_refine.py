@@ -23,10 +23,10 @@ from spectral_refiner.data import (
     read_info,
 )
 from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import Selection, predict_file
 from spectral_refiner.evaluation import predict as predict_module
-from spectral_refiner.evaluation import predict_file
 from spectral_refiner.models import build_model
-from spectral_refiner.physics import prediction_estimate, resample
+from spectral_refiner.physics import Residual, prediction_estimate, resample
 from spectral_refiner.refine import refine
 from spectral_refiner.refine.lbfgs import minimize
 from spectral_refiner.refine.refiner import _instance_heads
@@ -58,18 +58,18 @@ def test_widened_head_reproduces_the_prediction_and_frozen_parameters_stay(flow)
     before = copy.deepcopy(model.state_dict())
     w_in, _ = windows(flow)
     eq = flow.equation(dtype=F64)
-    result = refine(model, w_in, eq, flow.dt, max_evals=0)
+    result = refine(model, w_in, Residual(eq, flow.dt), max_evals=0)
     with torch.no_grad():
         plain = model(w_in)
     torch.testing.assert_close(result.initial, plain, rtol=0, atol=1e-13)
     assert torch.equal(result.prediction, result.initial)  # no step taken
-    refine(model, w_in, eq, flow.dt, max_evals=20)
+    refine(model, w_in, Residual(eq, flow.dt), max_evals=20)
     after = model.state_dict()
     assert after.keys() == before.keys()
     assert all(torch.equal(after[k], before[k]) for k in before)
     assert model.head.modes == (1, 4, 4)  # the model's own head is not widened
     single = sfno()  # float32: refined in float64 on a copy, itself unchanged
-    refine(single, w_in, eq, flow.dt, max_evals=2)
+    refine(single, w_in, Residual(eq, flow.dt), max_evals=2)
     assert all(p.dtype == torch.float32 for p in single.parameters())
     assert all(not p.requires_grad or p.grad is None for p in model.parameters())
 
@@ -78,7 +78,7 @@ def test_refinement_lowers_eta_and_the_true_error(flow):
     model = sfno().double()
     w_in, w_out = windows(flow)
     eq = flow.equation(dtype=F64)
-    result = refine(model, w_in, eq, flow.dt, max_evals=60)
+    result = refine(model, w_in, Residual(eq, flow.dt), max_evals=60)
     before = relative_error(result.initial, w_out, eq.grid)
     after = relative_error(result.prediction, w_out, eq.grid)
     assert (result.eta_after < 0.1 * result.eta_before).all(), (result.eta_before, result.eta_after)
@@ -92,7 +92,7 @@ def test_each_instance_head_reproduces_its_refined_prediction(flow):
     model = sfno().double()
     w_in, _ = windows(flow)
     eq = flow.equation(dtype=F64)
-    result = refine(model, w_in, eq, flow.dt, max_evals=15, return_heads=True)
+    result = refine(model, w_in, Residual(eq, flow.dt), max_evals=15, return_heads=True)
     assert result.head_weights.shape[0] == w_in.shape[0]
     for b in range(w_in.shape[0]):
         own = copy.deepcopy(model)
@@ -138,12 +138,12 @@ def test_a_solver_trajectory_is_left_nearly_unchanged(flow):
     exact = made_to_predict(w_out[:1])
     with torch.no_grad():
         assert float(relative_error(exact(w_in[:1]), w_out[:1], eq.grid)) < 1e-6
-    kept = refine(exact, w_in[:1], eq, flow.dt, max_evals=40)
+    kept = refine(exact, w_in[:1], Residual(eq, flow.dt), max_evals=40)
     moved_exact = float(relative_error(kept.prediction, kept.initial, eq.grid))
     g = torch.Generator().manual_seed(0)
     noise = resample(torch.randn(1, 1, 8, 8, generator=g, dtype=F64), 32)
     wrong_target = w_out[:1] + 0.03 * noise / noise.std() * w_out[:1].std()
-    wrong = refine(made_to_predict(wrong_target), w_in[:1], eq, flow.dt, max_evals=40)
+    wrong = refine(made_to_predict(wrong_target), w_in[:1], Residual(eq, flow.dt), max_evals=40)
     moved_wrong = float(relative_error(wrong.prediction, wrong.initial, eq.grid))
     assert moved_exact < 0.05 * moved_wrong, (moved_exact, moved_wrong)
     assert float(kept.eta_before) < 0.1 * float(wrong.eta_before)
@@ -153,8 +153,8 @@ def test_instances_do_not_depend_on_their_batch(flow):
     model = sfno().double()
     w_in, _ = windows(flow)
     eq = flow.equation(dtype=F64)
-    together = refine(model, w_in[:3], eq, flow.dt, max_evals=25)
-    alone = refine(model, w_in[1:2], eq, flow.dt, max_evals=25)
+    together = refine(model, w_in[:3], Residual(eq, flow.dt), max_evals=25)
+    alone = refine(model, w_in[1:2], Residual(eq, flow.dt), max_evals=25)
     torch.testing.assert_close(alone.prediction, together.prediction[1:2], rtol=1e-7, atol=1e-9)
 
 
@@ -162,7 +162,7 @@ def test_zero_shot_refinement_on_a_finer_grid(flow):
     model = sfno().double()
     w_in, _ = windows(flow)
     eq64 = flow.equation(dtype=F64).on_grid(64)
-    result = refine(model, w_in[:2], eq64, flow.dt, max_evals=20)
+    result = refine(model, w_in[:2], Residual(eq64, flow.dt), max_evals=20)
     assert result.prediction.shape == (2, 5, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -175,7 +175,7 @@ def test_refinement_needs_an_sfno(flow):
     w_in, _ = windows(flow)
     model = build_model("fno2d", t_in=5, t_out=5, width=6, modes=4, n_layers=1).double()
     with pytest.raises(SpectralRefinerError, match="needs an SFNO"):
-        refine(model, w_in, flow.equation(dtype=F64), flow.dt)
+        refine(model, w_in, Residual(flow.equation(dtype=F64), flow.dt))
 
 
 def test_batched_lbfgs_solves_independent_problems():
@@ -218,6 +218,7 @@ def test_refine_command_writes_refined_predictions_with_estimates(flow, sfno_run
             str(out),
             "--steps",
             "40",
+            "--allow-training-data",
             "--quiet",
         ]
     )
@@ -256,9 +257,9 @@ def test_predict_command_gives_every_model_an_estimate(flow, sfno_run, tmp_path,
 
 
 def test_prediction_resumes_after_an_interrupt(flow, sfno_run, tmp_path, monkeypatch):
-    predict_file(
-        sfno_run, flow.source, tmp_path / "ref.h5", refine=True, steps=10, batch=2, progress=False
-    )
+    select = Selection(allow_training_data=True)
+    options = dict(refine=True, steps=10, batch=2, progress=False, select=select)
+    predict_file(sfno_run, flow.source, tmp_path / "ref.h5", **options)
     calls = {"n": 0}
     original = predict_module._predict_chunk
 
@@ -271,9 +272,9 @@ def test_prediction_resumes_after_an_interrupt(flow, sfno_run, tmp_path, monkeyp
     out = tmp_path / "resumed.h5"
     monkeypatch.setattr(predict_module, "_predict_chunk", flaky)
     with pytest.raises(KeyboardInterrupt):
-        predict_file(sfno_run, flow.source, out, refine=True, steps=10, batch=2, progress=False)
+        predict_file(sfno_run, flow.source, out, **options)
     assert not out.exists() and len(list((tmp_path / "resumed.h5.parts").glob("part_*"))) == 1
-    predict_file(sfno_run, flow.source, out, refine=True, steps=10, batch=2, progress=False)
+    predict_file(sfno_run, flow.source, out, **options)
     assert calls["n"] == 4  # the saved chunk was not recomputed
     with h5py.File(out) as a, h5py.File(tmp_path / "ref.h5") as b:
         np.testing.assert_array_equal(a["t0_fields/vorticity"][()], b["t0_fields/vorticity"][()])
@@ -303,6 +304,10 @@ def test_refine_and_predict_refuse_bad_input(flow, sfno_run, tmp_path, capsys):
             ["refine", "--run", str(sfno_run), "--data", flow.source, "--resolution", "33"],
             "even integer",
         ),
+    ]
+    cases = [  # the held-out trajectories: the run's training file is otherwise refused
+        ([*args, "--split", "test"] if flow.source in args else args, message)
+        for args, message in cases
     ]
     for args, message in cases:
         code = main([*args, "--out", str(tmp_path / "o.h5"), "--quiet"])

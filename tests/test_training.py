@@ -36,6 +36,7 @@ from spectral_refiner.data import (
 )
 from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.models import build_model
+from spectral_refiner.physics import Residual
 from spectral_refiner.training import (
     load_checkpoint,
     model_from_checkpoint,
@@ -164,11 +165,11 @@ def test_physics_loss_separates_solutions_from_perturbations(data_file):
     eq = flow.equation(dtype=torch.float64)
     traj = flow.frames[:3].double()
     w_in, w_out = traj[:, :6], traj[:, 6:]
-    exact = physics_loss(w_in, w_out, eq, flow.dt)
-    wrong = physics_loss(w_in, w_out * 1.05, eq, flow.dt)
+    exact = physics_loss(w_in, w_out, Residual(eq, flow.dt))
+    wrong = physics_loss(w_in, w_out * 1.05, Residual(eq, flow.dt))
     assert (wrong > 10 * exact).all()
     pred = (w_out * 1.05).requires_grad_()
-    physics_loss(w_in, pred, eq, flow.dt).sum().backward()
+    physics_loss(w_in, pred, Residual(eq, flow.dt)).sum().backward()
     assert pred.grad.abs().sum() > 0
 
 

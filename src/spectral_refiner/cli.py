@@ -19,7 +19,8 @@ from . import __version__
 from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
-from .evaluation import compare_solver, evaluate_run, predict_file, write_report
+from .evaluation import SPLITS, Selection, compare_solver, evaluate_run, predict_file, write_report
+from .metrics import ERRORS, WINDOW_METRICS
 from .training import RunDir, train
 
 
@@ -159,15 +160,23 @@ def _train_config(args: argparse.Namespace):
     return config, out
 
 
+LABELS = {
+    "rel_l2": "rel L2",
+    "rel_h1": "rel H1",
+    "rel_h-1": "rel H^-1",
+    "eta": "η",
+    "correlation": "correlation",
+}
+
+
 def _print_summary(summary: dict, out: str) -> None:
-    names = ("rel_l2", "rel_h1", "rel_h-1", "eta")
-    print(f"{'':12s}" + "".join(f"{h:>12s}" for h in ("rel L2", "rel H1", "rel H^-1", "eta")))
+    print(f"{'':12s}" + "".join(f"{LABELS[k]:>12s}" for k in WINDOW_METRICS))
     for split in ("val", "test"):
         row = summary[split]
         label = "validation" if split == "val" else "test"
         print(
             f"{label:12s}"
-            + "".join(f"{row[k]:12.4g}" for k in names)
+            + "".join(f"{row[k]:12.4g}" for k in WINDOW_METRICS)
             + f"   ({row['windows']} windows)"
         )
     print(
@@ -203,11 +212,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _print_predictions(summary: dict) -> None:
     refined = summary["refined"]
-    rows = [("η", "eta")] + [
-        (label, key)
-        for label, key in (("rel L2", "rel_l2"), ("rel H1", "rel_h1"), ("rel H^-1", "rel_h-1"))
-        if f"median_{key}" in summary
-    ]
+    rows = [("η", "eta")] + [(LABELS[key], key) for key in ERRORS if f"median_{key}" in summary]
     heads = ("unrefined", "refined") if refined else ("prediction",)
     print(
         f"{'median over ' + str(summary['instances']) + ' instances':30s}"
@@ -250,6 +255,7 @@ def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
             device=args.device,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            **_selection(args),
         )
     except KeyboardInterrupt:
         print(
@@ -273,12 +279,7 @@ def _print_evaluation(results: dict) -> None:
         f"frames at {results['resolution']}^2 (t = {results['times'][0]:g} .. "
         f"{results['times'][-1]:g})"
     )
-    keys = [
-        ("rel L2", "mean_rel_l2"),
-        ("rel H1", "mean_rel_h1"),
-        ("rel H^-1", "mean_rel_h-1"),
-        ("correlation", "mean_correlation"),
-        ("η", "mean_eta"),
+    keys = [(LABELS[k], f"mean_{k}") for k in (*ERRORS, "correlation", "eta")] + [
         ("corr < 0.95 at t", "time_below_0.95"),
         ("corr < 0.8 at t", "time_below_0.8"),
     ]
@@ -304,6 +305,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         steps=args.steps,
         limit=args.limit,
         device=args.device,
+        **_selection(args),
     )
     _print_evaluation(results)
     return 0
@@ -330,6 +332,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         steps=args.steps,
         repeats=args.repeats,
         device=args.device,
+        **_selection(args),
     )
     _print_comparison(results)
     return 0
@@ -370,7 +373,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace) -> dict:
+    """The ``select`` argument of :func:`_add_selection_arguments`'s flags."""
+    return {"select": Selection(args.split, args.allow_training_data, args.physics_from_file)}
+
+
+def _add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    """Which trajectories of the file a run meets, and what it may meet (run vs file)."""
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="use exactly the run's held-out test trajectories of its own training file",
+    )
+    p.add_argument(
+        "--allow-training-data",
+        action="store_true",
+        help="use trajectories the run trained or validated on (warns; the numbers are no test)",
+    )
+    p.add_argument(
+        "--physics-from-file",
+        action="store_true",
+        help="use the file's viscosity, drag and forcing where they differ from the run's",
+    )
+
+
 def _add_prediction_arguments(p: argparse.ArgumentParser) -> None:
+    _add_selection_arguments(p)
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="a training run directory")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default in RUN_DIR)")
     p.add_argument("--resolution", type=int, help="output resolution (default: the training one)")
@@ -492,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="refinement evaluations per window")
     p.add_argument("--limit", type=int, help="evaluate only the first N trajectories")
     p.add_argument("--device", default="cpu")
+    _add_selection_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare-solver", help="cost against accuracy: surrogate vs the solver")
@@ -507,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="refinement evaluations")
     p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds")
     p.add_argument("--device", default="cpu")
+    _add_selection_arguments(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("report", help="write the run's HTML report and PNG figures")

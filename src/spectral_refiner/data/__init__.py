@@ -2,8 +2,17 @@
 the online (solver-in-the-loop) stream."""
 
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
-from .generate import build_equation, generate, parse_dtype, simulate_preset
-from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_dataset
+from .generate import build_equation, generate, parse_dtype, preset_problem, simulate_preset
+from .hdf5 import (
+    DatasetInfo,
+    key_family,
+    keys_fingerprint,
+    read_estimates,
+    read_info,
+    read_vorticity,
+    seed_keys,
+    write_dataset,
+)
 from .online import OnlineStream, Reservoir
 from .parts import Parts
 from .presets import PRESETS, Preset, apply_overrides, get_preset
@@ -36,14 +45,18 @@ __all__ = [
     "generate",
     "get_preset",
     "init_from_env",
+    "key_family",
+    "keys_fingerprint",
     "local_device",
     "parse_dtype",
+    "preset_problem",
     "random_windows",
     "rank_and_world",
     "read_estimates",
     "read_flow",
     "read_info",
     "read_vorticity",
+    "seed_keys",
     "simulate_preset",
     "split_trajectories",
     "window_span",

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,13 +26,14 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..atomic import atomic_path
 from ..errors import SpectralRefinerError
-from ..physics import NavierStokes2D, SpectralGrid, make_forcing, make_initial_condition, simulate
+from ..physics import NavierStokes2D, make_initial_condition, simulate
+from ..problem import Problem
 from .distributed import barrier, init_from_env, rank_and_world
-from .hdf5 import read_info, write_dataset
+from .hdf5 import read_info, seed_keys, write_dataset
 from .parts import Parts
 from .presets import Preset
 
-__all__ = ["build_equation", "generate", "parse_dtype", "simulate_preset"]
+__all__ = ["build_equation", "generate", "parse_dtype", "preset_problem", "simulate_preset"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -44,6 +46,12 @@ def parse_dtype(name: str) -> torch.dtype:
         raise SpectralRefinerError(f"dtype must be float32 or float64, got {name!r}") from None
 
 
+def preset_problem(preset: Preset) -> Problem:
+    """The Problem of the files a preset makes: its equation, frame interval and stored
+    resolution."""
+    return Problem.from_fields(preset.fields(), preset.frame_interval, preset.resolution)
+
+
 def build_equation(
     preset: Preset,
     device: torch.device | str = "cpu",
@@ -51,11 +59,7 @@ def build_equation(
     resolution: int | None = None,
 ) -> NavierStokes2D:
     """The preset's equation on its simulation grid (or on a grid of ``resolution``)."""
-    grid = SpectralGrid(resolution or preset.sim_resolution, preset.box_length, dtype, device)
-    forcing = make_forcing(
-        preset.forcing, grid, preset.forcing_wavenumber, preset.forcing_amplitude
-    )
-    return NavierStokes2D(grid, preset.viscosity, preset.drag, forcing)
+    return preset_problem(preset).equation(resolution or preset.sim_resolution, device, dtype)
 
 
 def simulate_preset(
@@ -152,6 +156,7 @@ def generate(
             "--overwrite"
         )
     equation = build_equation(preset, device, torch_dtype)
+    _warn_same_seed(preset, seed, out)
     parts = Parts(out, fingerprint)
     parts.check(overwrite)  # every rank sees stale pieces, so every rank stops
     init_from_env(device)
@@ -215,10 +220,32 @@ def generate(
                 "package_version": __version__,
                 "fingerprint": fingerprint,
             },
+            keys=seed_keys(seed, preset.n_trajectories),
+            problem=preset_problem(preset),
         )
         parts.remove()
     barrier()
     return out
+
+
+def _warn_same_seed(preset: Preset, seed: int, out: Path) -> None:
+    """One line on stderr when a file beside ``out`` records this preset and seed: its
+    trajectories start from the same initial fields (a "test" file made so is training data)."""
+    for other in sorted(out.parent.glob("*.h5")):
+        if other.resolve() == out.resolve():
+            continue
+        try:
+            attrs = read_info(other).attrs
+        except SpectralRefinerError:
+            continue
+        if attrs.get("preset") == preset.name and attrs.get("seed") == seed:
+            print(
+                f"warning: {other} records preset {preset.name} with seed {seed}: its "
+                f"trajectories are the ones {out} will hold; for held-out data pass another "
+                "--seed",
+                file=sys.stderr,
+            )
+            return
 
 
 @dataclasses.dataclass

@@ -2,20 +2,30 @@
 
 Layout (one file; The Well reads a *directory* of such files):
 
-* root attributes: ``dataset_name``, ``grid_type = "cartesian"``, ``n_spatial_dims = 2``,
-  ``n_trajectories``, ``simulation_parameters`` and one attribute per parameter, plus
-  provenance (``preset``, ``preset_fields`` as JSON, ``seed``, ``scheme``, ``dt_policy``,
-  ``box_length``, ``package_version``, ``fingerprint``);
+* root attributes: ``problem`` (the :class:`~spectral_refiner.problem.Problem` as JSON: the
+  one home of the equation's fields, the frame spacing and the resolution), the Well's
+  ``dataset_name``, ``grid_type = "cartesian"``, ``n_spatial_dims = 2``, ``n_trajectories``,
+  ``simulation_parameters`` and one attribute per parameter (copies written from the
+  Problem, for The Well), plus provenance (``preset``, ``preset_fields``: the recipe's other
+  fields as JSON, ``seed``, ``scheme``, ``dt_policy``, ``package_version``, ``fingerprint``,
+  ``keys_fingerprint``);
+* ``keys``: int64 ``(n_trajectories, 2)``, the key ``(seed, index)`` of every trajectory (its
+  initial field; outside the Well's field groups);
 * ``dimensions``: ``time`` (T,), ``x`` (n,), ``y`` (n,), attribute ``spatial_dims = [x, y]``;
 * ``boundary_conditions/{x,y}_periodic``: ``bc_type = "PERIODIC"``, a mask true at both ends;
-* ``scalars``: one 0-d float32 dataset per physical parameter;
+* ``scalars``: one 0-d float32 dataset per physical parameter (from the Problem);
 * ``t0_fields/vorticity``: float32 ``(n_trajectories, T, n, n)``, ``[b, t, i, j] = ω(t, x_i, y_j)``;
   ``t1_fields`` and ``t2_fields`` empty;
 * for predictions, ``estimates``: per-trajectory ``(n_trajectories,)`` datasets (η, errors).
+
+Files written before the Problem and the keys existed keep working: their Problem is derived
+from ``preset_fields``, their keys are ``(seed, i)`` from the ``seed`` attribute (unknown
+without one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -28,8 +38,18 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..errors import SpectralRefinerError
+from ..problem import EQUATION_FIELDS, Problem
 
-__all__ = ["DatasetInfo", "read_estimates", "read_info", "read_vorticity", "write_dataset"]
+__all__ = [
+    "DatasetInfo",
+    "key_family",
+    "keys_fingerprint",
+    "read_estimates",
+    "read_info",
+    "read_vorticity",
+    "seed_keys",
+    "write_dataset",
+]
 
 _STR = h5py.string_dtype()
 SCALARS = ("viscosity", "drag", "box_length", "forcing_amplitude", "forcing_wavenumber")
@@ -46,6 +66,9 @@ def write_dataset(
     fields: dict[str, Any],
     attrs: dict[str, Any],
     estimates: dict[str, np.ndarray] | None = None,
+    *,
+    keys: np.ndarray | None = None,
+    problem: Problem | None = None,
 ) -> None:
     """Write a dataset atomically: to a temporary sibling, then renamed onto ``path``.
 
@@ -63,10 +86,19 @@ def write_dataset(
     estimates : dict, optional
         Per-trajectory numbers ``(n_trajectories,)`` (the estimate η of a prediction, its
         true errors), stored as datasets of a group ``estimates``, which The Well ignores.
+    keys : array, optional
+        ``(n_trajectories, 2)`` keys ``(seed, index)`` of the trajectories.
+    problem : Problem, optional
+        Default: the Problem of ``fields`` with the frame spacing of ``times`` and the
+        frames' resolution.
     """
     path = Path(path)
     n_traj = len(vorticity)
     n_t, nx, ny = np.shape(vorticity[0])
+    if problem is None:
+        dt = float(times[1] - times[0]) if len(times) > 1 else fields.get("frame_interval", 1.0)
+        problem = Problem.from_fields(fields, dt, nx)
+    recipe = {k: v for k, v in fields.items() if k not in (*EQUATION_FIELDS, "closure")}
     with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["dataset_name"] = f"spectral_refiner_{fields['name']}"
         f.attrs["grid_type"] = "cartesian"
@@ -74,18 +106,23 @@ def write_dataset(
         f.attrs["n_trajectories"] = n_traj
         f.attrs["simulation_parameters"] = _strings(SCALARS)
         for key in SCALARS:
-            f.attrs[key] = fields[key]
+            f.attrs[key] = getattr(problem, key)
+        f.attrs["problem"] = problem.to_json()
         f.attrs["preset"] = fields["name"]
-        f.attrs["preset_fields"] = json.dumps(fields, sort_keys=True)
+        f.attrs["preset_fields"] = json.dumps(recipe, sort_keys=True)
         for key, value in attrs.items():
             f.attrs[key] = value
+        if keys is not None:
+            keys = np.asarray(keys, dtype=np.int64).reshape(n_traj, 2)
+            f.create_dataset("keys", data=keys)
+            f.attrs["keys_fingerprint"] = keys_fingerprint(key_family(fields), keys)
 
         dims = f.create_group("dimensions")
         dims.attrs["spatial_dims"] = _strings(["x", "y"])
         d = dims.create_dataset("time", data=np.asarray(times, dtype=np.float32))
         d.attrs["sample_varying"] = False
         d.attrs["time_varying"] = True
-        coords = np.arange(nx, dtype=np.float64) * fields["box_length"] / nx
+        coords = np.arange(nx, dtype=np.float64) * problem.box_length / nx
         for name in ("x", "y"):
             d = dims.create_dataset(name, data=coords.astype(np.float32))
             d.attrs["sample_varying"] = False
@@ -106,7 +143,7 @@ def write_dataset(
         scalars = f.create_group("scalars")
         scalars.attrs["field_names"] = _strings(SCALARS)
         for key in SCALARS:
-            d = scalars.create_dataset(key, data=np.float32(fields[key]))
+            d = scalars.create_dataset(key, data=np.float32(getattr(problem, key)))
             d.attrs["sample_varying"] = False
             d.attrs["time_varying"] = False
 
@@ -131,9 +168,34 @@ def write_dataset(
                 group.create_dataset(key, data=np.asarray(values, dtype=np.float64))
 
 
+def seed_keys(seed: int, count: int) -> np.ndarray:
+    """The keys ``(seed, i)``, ``i = 0 .. count - 1``, int64 ``(count, 2)``."""
+    return np.stack([np.full(count, seed), np.arange(count)], 1).astype(np.int64)
+
+
+def key_family(recipe: dict[str, Any]) -> str:
+    """What a trajectory key ``(seed, index)`` is relative to: the initial field is keyed by
+    it on a given initial-condition kind, box and simulation grid, so two files share
+    trajectories only if their keys and this family agree."""
+    fields = {k: recipe.get(k) for k in ("initial_condition", "box_length", "sim_resolution")}
+    return json.dumps(fields, sort_keys=True)
+
+
+def keys_fingerprint(family: str, keys: np.ndarray) -> str:
+    """Identity of a set of trajectory keys (order included) within their family."""
+    blob = family.encode() + np.ascontiguousarray(keys, dtype=np.int64).tobytes()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 @dataclass
 class DatasetInfo:
-    """What a valid dataset file holds (without its arrays)."""
+    """What a valid dataset file holds (without its arrays).
+
+    ``preset_fields`` is the whole recipe (the stored recipe with the Problem's equation
+    fields), ``problem`` the file's :class:`~spectral_refiner.problem.Problem` (``None`` if
+    the file records no equation), ``keys`` the trajectories' ``(seed, index)`` (``None`` if
+    unknown).
+    """
 
     path: Path
     n_trajectories: int
@@ -141,10 +203,17 @@ class DatasetInfo:
     resolution: int
     attrs: dict[str, Any]
     preset_fields: dict[str, Any]
+    problem: Problem | None = None
+    keys: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (self.n_trajectories, len(self.times), self.resolution, self.resolution)
+
+    @property
+    def family(self) -> str:
+        """The key family of the trajectories (:func:`key_family`)."""
+        return key_family(self.preset_fields)
 
 
 def _invalid(path: Path, why: str) -> SpectralRefinerError:
@@ -186,9 +255,27 @@ def read_info(path: str | os.PathLike) -> DatasetInfo:
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
         try:
             fields = json.loads(attrs.get("preset_fields", "{}"))
-        except json.JSONDecodeError:
-            raise _invalid(path, "attribute preset_fields is not valid JSON") from None
-        return DatasetInfo(path, int(w.shape[0]), times, int(w.shape[2]), attrs, fields)
+            problem = Problem.from_dict(attrs["problem"]) if "problem" in attrs else None
+        except (json.JSONDecodeError, TypeError):
+            raise _invalid(path, "attribute preset_fields or problem is not valid JSON") from None
+        n = int(w.shape[2])
+        dt = float(times[1] - times[0]) if len(times) > 1 else fields.get("frame_interval", 1.0)
+        if problem is None and all(k in fields for k in EQUATION_FIELDS):
+            problem = Problem.from_fields(fields, dt, n)  # a file from before the Problem
+        if problem is not None:
+            equation = {k: getattr(problem, k) for k in EQUATION_FIELDS}
+            fields = {**fields, **equation}
+            if problem.closure is not None:
+                fields["closure"] = problem.closure
+        if "keys" in f:
+            keys = np.asarray(f["keys"][()], dtype=np.int64)
+            if keys.shape != (w.shape[0], 2):
+                raise _invalid(path, f"keys has shape {keys.shape}, expected ({w.shape[0]}, 2)")
+        elif "seed" in attrs:  # a file from before the keys: trajectory i of its seed
+            keys = seed_keys(int(attrs["seed"]), w.shape[0])
+        else:
+            keys = None
+        return DatasetInfo(path, int(w.shape[0]), times, n, attrs, fields, problem, keys)
 
 
 def read_estimates(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ and after any resume; evaluation windows start at fixed, evenly spaced frames.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from torch.utils.data import Dataset
 
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, resample
-from .generate import build_equation
-from .hdf5 import read_info, read_vorticity
+from ..problem import Problem
+from .hdf5 import key_family, read_info, read_vorticity
 from .presets import Preset
 
 __all__ = [
@@ -52,6 +53,10 @@ class Flow:
         The file, or ``online:PRESET``.
     fingerprint : str
         Identity of the data (the file's fingerprint attribute).
+    problem : Problem
+        The equation, frame spacing and resolution of the frames (as loaded).
+    keys : ndarray or None
+        ``(N, 2)`` key ``(seed, index)`` of every trajectory; ``None`` if unknown.
     """
 
     frames: torch.Tensor
@@ -59,6 +64,13 @@ class Flow:
     preset: Preset
     source: str
     fingerprint: str
+    problem: Problem
+    keys: np.ndarray | None = None
+
+    @property
+    def family(self) -> str:
+        """What the keys are relative to (:func:`~.hdf5.key_family`)."""
+        return key_family(self.preset.fields())
 
     @property
     def resolution(self) -> int:
@@ -72,8 +84,8 @@ class Flow:
     def equation(
         self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
     ) -> NavierStokes2D:
-        """The preset's equation on the grid of the frames (for residuals and norms)."""
-        return build_equation(self.preset, device, dtype, resolution=self.resolution)
+        """The equation on the grid of the frames (for residuals and norms)."""
+        return self.problem.equation(self.resolution, device, dtype)
 
 
 def read_flow(path: str | os.PathLike, resolution: int | None = None) -> Flow:
@@ -84,6 +96,8 @@ def read_flow(path: str | os.PathLike, resolution: int | None = None) -> Flow:
     """
     info = read_info(path)
     try:
+        if info.problem is None:
+            raise TypeError
         preset = Preset(**info.preset_fields)
     except TypeError:
         raise SpectralRefinerError(
@@ -98,7 +112,9 @@ def read_flow(path: str | os.PathLike, resolution: int | None = None) -> Flow:
     frames = torch.from_numpy(read_vorticity(path)).float()
     if resolution is not None and resolution != frames.shape[-1]:
         frames = resample(frames, resolution)
-    return Flow(frames, times, preset, str(info.path), str(info.attrs.get("fingerprint", "")))
+    problem = dataclasses.replace(info.problem, resolution=int(frames.shape[-1]))
+    fingerprint = str(info.attrs.get("fingerprint", ""))
+    return Flow(frames, times, preset, str(info.path), fingerprint, problem, info.keys)
 
 
 def window_span(t_in: int, t_out: int, stride: int = 1) -> int:

@@ -3,13 +3,15 @@ long rollouts, the surrogate-versus-solver comparison, figures and the HTML repo
 
 from .compare import compare_solver, pareto_front, verdict
 from .evaluate import evaluate_run, rollout
-from .inputs import RunData, open_run_data
+from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
 from .report import write_report
 
 __all__ = [
+    "SPLITS",
     "RunData",
+    "Selection",
     "band_errors",
     "compare_solver",
     "evaluate_run",
@@ -20,6 +22,7 @@ __all__ = [
     "pareto_front",
     "predict_file",
     "rollout",
+    "trained_on",
     "verdict",
     "write_report",
 ]

@@ -28,10 +28,10 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..errors import SpectralRefinerError
+from ..metrics import relative_error
 from ..physics import resample, simulate
 from ..refine import refine
-from ..training import relative_error
-from .inputs import open_run_data
+from .inputs import HELD_OUT, Selection, open_run_data
 
 __all__ = ["compare_solver", "pareto_front", "verdict"]
 
@@ -97,9 +97,11 @@ def compare_solver(
     repeats: int = 3,
     courant: float = 0.5,
     device: str = "cpu",
+    select: Selection = HELD_OUT,
 ) -> dict[str, Any]:
-    """Run the comparison of the module docstring; returns (and writes) the results."""
-    data = open_run_data(run_dir, data_file)
+    """Run the comparison of the module docstring; returns (and writes) the results.
+    ``select``: which trajectories, and what the run may meet (:class:`~.inputs.Selection`)."""
+    data = open_run_data(run_dir, data_file, select)
     model, dt = data.model, data.dt
     t_in, frames = model.t_in, model.t_out
     n = data.trained_resolution
@@ -110,7 +112,8 @@ def compare_solver(
         )
     resolutions = sorted(set(resolutions or (max(8, n // 2), n, 2 * n)))
     count = min(limit, data.flow.frames.shape[0])
-    equation = data.equation(n, device)
+    residual = data.residual(n, device)
+    equation = residual.equation
     model.to(equation.grid.device)
     w_in = data.inputs(0)[:count].to(equation.grid.device)
     truth = data.window(t_in, frames, n)[:count].to(equation.grid.device)
@@ -133,9 +136,9 @@ def compare_solver(
             return model(w_in)
 
     methods[f"{model.name} {n}²"] = surrogate
-    if model.name == "sfno":
+    if model.refinable:
         methods[f"{model.name} + refinement {n}²"] = lambda: (
-            refine(model, w_in, equation, dt, max_evals=steps).prediction
+            refine(model, w_in, residual, max_evals=steps).prediction
         )
     timings: dict[str, list[float]] = {name: [] for name in methods}
     outputs: dict[str, torch.Tensor] = {}
@@ -159,6 +162,7 @@ def compare_solver(
         "run": str(data.run.path),
         "data": str(data_file),
         "instances": count,
+        "trajectories": data.trajectories[:count],
         "frames": frames,
         "horizon": frames * dt,
         "device": str(equation.grid.device),

@@ -29,9 +29,10 @@ import torch
 from ..atomic import atomic_write, atomic_write_text
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
-from ..physics import NavierStokes2D, prediction_estimate
+from ..physics import Residual
+from ..refine import check_refinable
 from ..refine import refine as refine_windows
-from .inputs import open_run_data
+from .inputs import HELD_OUT, Selection, open_run_data
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 
 __all__ = ["evaluate_run", "rollout"]
@@ -44,25 +45,25 @@ def rollout(
     model: NeuralOperator,
     w_in: torch.Tensor,
     frames: int,
-    equation: NavierStokes2D,
-    dt: float,
+    residual: Residual,
     *,
     refine: bool = False,
     steps: int = 100,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
-    and η of every window ``(B, windows)``; with ``refine``, each window refined first."""
+    and η of every window ``(B, windows)`` (of ``residual``); with ``refine``, each window
+    refined first."""
     history, etas = w_in, []
     predicted = 0
     while predicted < frames:
         window = history[:, -model.t_in :]
         if refine:
-            result = refine_windows(model, window, equation, dt, max_evals=steps)
+            result = refine_windows(model, window, residual, max_evals=steps)
             pred, eta = result.prediction, result.eta_after
         else:
             with torch.no_grad():
                 pred = model(window)
-            eta = prediction_estimate(window, pred, equation, dt)
+            eta = residual.of_prediction(window, pred)
         history = torch.cat((history, pred.detach()), dim=1)
         etas.append(eta.detach())
         predicted += pred.shape[1]
@@ -95,6 +96,7 @@ def evaluate_run(
     steps: int = 100,
     limit: int | None = None,
     device: str = "cpu",
+    select: Selection = HELD_OUT,
 ) -> dict[str, Any]:
     """Evaluate the run's model on the file (module docstring); returns the results, which
     are also written to ``RUN_DIR/evaluation/``.
@@ -108,9 +110,11 @@ def evaluate_run(
     steps : int
         Refinement evaluations per window.
     limit : int, optional
-        Evaluate only the file's first ``limit`` trajectories.
+        Evaluate only the first ``limit`` of the selected trajectories.
+    select : Selection
+        Which trajectories, and what the run may meet (:class:`~.inputs.Selection`).
     """
-    data = open_run_data(run_dir, data_file)
+    data = open_run_data(run_dir, data_file, select)
     model, dt = data.model, data.dt
     t_in = model.t_in
     available = data.frames() - t_in
@@ -124,12 +128,11 @@ def evaluate_run(
             f"a rollout of {frames} frames needs {t_in + frames} window frames, {data_file} "
             f"holds {data.frames()}: use --rollout {available} or longer trajectories"
         )
-    if refine and model.name != "sfno":
-        raise SpectralRefinerError(
-            f"refinement needs an SFNO run, {data.run.path} holds a {model.name!r} model"
-        )
+    if refine:
+        check_refinable(model, str(data.run.path))
     n = data.trained_resolution
-    equation = data.equation(n, device)
+    residual = data.residual(n, device)
+    equation = residual.equation
     model.to(equation.grid.device)
     count = data.flow.frames.shape[0] if limit is None else min(limit, data.flow.frames.shape[0])
     w_in = data.inputs(0)[:count].to(equation.grid.device)
@@ -142,17 +145,20 @@ def evaluate_run(
         "data": str(data_file),
         "model": model.name,
         "instances": count,
+        "split": select.split,
+        "trajectories": data.trajectories[:count],
+        "keys": None if data.keys is None else data.keys[:count],
         "resolution": n,
         "frames": frames,
         "times": times.tolist(),
     }
     started = time.perf_counter()
-    pred, eta = rollout(model, w_in, frames, equation, dt)
+    pred, eta = rollout(model, w_in, frames, residual)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
     sides = {"prediction": (pred, eta)}
     if refine:
         started = time.perf_counter()
-        sides["refined"] = rollout(model, w_in, frames, equation, dt, refine=True, steps=steps)
+        sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps)
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
     truth_stats = flow_statistics(truth, grid)
     spectrum_true = truth_stats["spectrum"].double().mean(0).cpu().numpy()

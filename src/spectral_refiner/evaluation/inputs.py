@@ -1,52 +1,91 @@
 """A trained run and a data file, checked against each other: the windows the model reads.
 
 The model was trained on windows of ``t_in`` frames taken every ``frame_stride``-th stored
-frame, ``dt`` apart, at one resolution. A file's frames must have that spacing (else every
-prediction would be of the wrong time step); inputs are brought to the training resolution
-by spectral resampling, and predictions are made on the output grid (zero-shot
+frame, ``dt`` apart, at one resolution, under one equation: the run's
+:class:`~spectral_refiner.problem.Problem`. The file's Problem must agree with it
+(:func:`~spectral_refiner.problem.check_compatible`: box, frame spacing, closure, a resolution
+at least the run's; ν, drag and forcing unless ``physics_from_file``, which then uses the
+file's equation and prints a note). Inputs are brought to the training resolution by
+spectral resampling, and predictions are made on the output grid (zero-shot
 super-resolution when it is finer, the inputs spectrally up-sampled).
+
+Held-out data. Every trajectory carries its key ``(seed, index)``; the run's ``split.json``
+records the keys it trained and validated on. A file holding any of them is refused (one
+line naming how many and which file), unless ``allow_training_data`` (then a warning);
+``split="test"`` selects exactly the run's held-out test trajectories of its own training file.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..data import Flow, build_equation, read_flow, window_span
+from ..data import Flow, read_flow, window_span
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
-from ..physics import NavierStokes2D, resample
-from ..training import RunDir
+from ..physics import NavierStokes2D, Residual, resample
+from ..problem import PHYSICS_FIELDS, Problem, check_compatible
+from ..training import RunDir, load_checkpoint, model_from_checkpoint
 
-__all__ = ["RunData", "open_run_data"]
+__all__ = ["HELD_OUT", "SPLITS", "RunData", "Selection", "open_run_data", "trained_on"]
+
+SPLITS = ("test",)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which trajectories of a file a run meets, and what it may meet (module docstring):
+    ``split`` (``"test"``: the run's held-out test trajectories of its training file),
+    ``allow_training_data`` (warn instead of refusing trajectories the run trained or
+    validated on), ``physics_from_file`` (use the file's ν, drag and forcing, with a note)."""
+
+    split: str | None = None
+    allow_training_data: bool = False
+    physics_from_file: bool = False
+
+
+HELD_OUT = Selection()
+"""The default: every trajectory of the file, refused if the run trained on any."""
 
 
 @dataclass
 class RunData:
-    """A run's model with the trajectories of a file, in the run's window convention."""
+    """A run's model with the selected trajectories of a file, in the run's window convention.
+
+    ``problem`` is the run's Problem (with the file's physics under ``physics_from_file``);
+    ``flow`` holds the selected trajectories only, ``trajectories`` their indices in the file.
+    """
 
     run: RunDir
     model: NeuralOperator
-    trained: dict[str, Any]
+    problem: Problem
     flow: Flow
     source: str
+    trajectories: list[int]
 
     @property
     def stride(self) -> int:
-        return int(self.trained["frame_stride"])
+        return int(self.problem.stride or 1)
 
     @property
     def dt(self) -> float:
         """Time between the frames of a window."""
-        return float(self.trained["dt"])
+        return self.problem.dt
 
     @property
     def trained_resolution(self) -> int:
-        return int(self.trained["resolution"])
+        return self.problem.resolution
+
+    @property
+    def keys(self) -> list[list[int]] | None:
+        """The selected trajectories' keys ``(seed, index)`` (``None`` if the file has none)."""
+        return None if self.flow.keys is None else self.flow.keys.tolist()
 
     def frames(self) -> int:
         """Window frames the file holds from its first (every ``stride``-th stored frame)."""
@@ -55,8 +94,14 @@ class RunData:
     def equation(
         self, n: int, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
     ) -> NavierStokes2D:
-        """The file's equation on an ``n``² grid."""
-        return build_equation(self.flow.preset, device, dtype, resolution=n)
+        """The equation on an ``n``² grid."""
+        return self.problem.equation(n, device, dtype)
+
+    def residual(
+        self, n: int, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> Residual:
+        """The residual (equation, window ``dt`` and the run's ``α``) on an ``n``² grid."""
+        return self.problem.residual(n, device, dtype)
 
     def window(self, start: int, count: int, n: int, dtype=torch.float32) -> torch.Tensor:
         """Window frames ``start .. start + count - 1`` of every trajectory on an ``n``² grid,
@@ -75,22 +120,92 @@ class RunData:
         return start + count <= self.frames() and self.flow.resolution >= n
 
 
-def open_run_data(run_dir: str | os.PathLike, data_file: str | os.PathLike) -> RunData:
-    """The run's best model and the file's trajectories; an error naming the fix if the
-    file's frame interval is not the training windows' or its frames cannot feed the model."""
-    run = RunDir.existing(run_dir)
-    model, trained = run.load_model()
-    flow = read_flow(data_file)
-    data = RunData(run, model, trained, flow, str(data_file))
-    if not math.isclose(flow.dt * data.stride, data.dt, rel_tol=1e-5):
-        raise SpectralRefinerError(
-            f"{data_file} has frames {flow.dt:g} apart, so windows at stride {data.stride} are "
-            f"{flow.dt * data.stride:g} apart, but {run.path} was trained on windows "
-            f"{data.dt:g} apart: use a file with the training frame interval"
+def trained_on(record: dict[str, Any], flow: Flow) -> list[int]:
+    """Indices of the file's trajectories the run trained or validated on, from its split
+    record: by index in the very file it trained on, else by key within the same family
+    (an online run trained on every stream index from ``stream.first_index`` of its seed)."""
+    if flow.fingerprint and record.get("fingerprint") == flow.fingerprint:
+        return sorted({*record.get("train", []), *record.get("val", [])})
+    keys = record.get("keys")
+    if flow.keys is None or keys is None or record.get("family") != flow.family:
+        return []
+    seen = {tuple(k) for part in ("train", "val") for k in keys.get(part, [])}
+    stream = record.get("stream")
+    return [
+        i
+        for i, (seed, index) in enumerate(flow.keys.tolist())
+        if (seed, index) in seen
+        or (stream is not None and seed == stream["seed"] and index >= stream["first_index"])
+    ]
+
+
+def _select(run: RunDir, flow: Flow, source: str, select: Selection) -> list[int]:
+    """The indices of the file's trajectories to use (module docstring)."""
+    split = select.split
+    record = run.read_split()
+    everything = list(range(flow.frames.shape[0]))
+    if split is not None:
+        if split not in SPLITS:
+            raise SpectralRefinerError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if record.get("fingerprint") != flow.fingerprint or not flow.fingerprint:
+            trained = record.get("source", "its training file")
+            raise SpectralRefinerError(
+                f"--split {split} selects the run's held-out trajectories of {trained}, and "
+                f"{source} is not that file: give --data {trained}, or drop --split"
+            )
+        return list(record[split])
+    overlap = trained_on(record, flow)
+    if overlap:
+        what = (
+            f"{source} holds {len(overlap)} of the {len(everything)} trajectories "
+            f"{run.path} trained or validated on (e.g. trajectory {overlap[0]})"
         )
-    if flow.frames.shape[1] < window_span(model.t_in, 0, data.stride):
+        if not select.allow_training_data:
+            raise SpectralRefinerError(
+                f"{what}: use --split test for the run's held-out ones, a file generated with "
+                "another --seed, or --allow-training-data"
+            )
+        print(f"warning: {what}; its numbers are not a test", file=sys.stderr)
+    elif flow.keys is None:
+        print(
+            f"note: {source} records no trajectory keys, so it cannot be checked against "
+            "the run's training data",
+            file=sys.stderr,
+        )
+    return everything
+
+
+def open_run_data(
+    run_dir: str | os.PathLike, data_file: str | os.PathLike, select: Selection = HELD_OUT
+) -> RunData:
+    """The run's best model and the file's trajectories (the split, or all of them unless
+    the run trained on some; :class:`Selection`); one-line errors naming the fix if the
+    file's Problem does not fit the run's or its frames cannot feed the model (module
+    docstring)."""
+    run = RunDir.existing(run_dir)
+    checkpoint = run.checkpoint_path()
+    payload = load_checkpoint(checkpoint)
+    problem = Problem.from_checkpoint(payload, str(checkpoint))
+    model = model_from_checkpoint(payload).eval()
+    flow = read_flow(data_file)
+    note = check_compatible(
+        flow.problem, problem, source=str(data_file), allow_physics=select.physics_from_file
+    )
+    if note:
+        print(note, file=sys.stderr)
+        problem = dataclasses.replace(
+            problem, **{k: getattr(flow.problem, k) for k in PHYSICS_FIELDS}
+        )
+    if flow.frames.shape[1] < window_span(model.t_in, 0, problem.stride or 1):
         raise SpectralRefinerError(
             f"{data_file} holds {flow.frames.shape[1]} frames; the model's input needs "
-            f"{window_span(model.t_in, 0, data.stride)}"
+            f"{window_span(model.t_in, 0, problem.stride or 1)}"
         )
-    return data
+    chosen = _select(run, flow, str(data_file), select)
+    if chosen != list(range(flow.frames.shape[0])):
+        flow = dataclasses.replace(
+            flow,
+            frames=flow.frames[chosen],
+            keys=None if flow.keys is None else flow.keys[np.asarray(chosen, dtype=np.int64)],
+        )
+    return RunData(run, model, problem, flow, str(data_file), chosen)

@@ -1,10 +1,11 @@
-"""Metrics of predicted trajectories against the truth: a metric is a small function of
-(prediction, target, grid), per instance and frame.
+"""Rollout metrics of predicted trajectories against the truth: a metric is a small function
+of (prediction, target, grid), per instance and frame (names and relative errors:
+:mod:`spectral_refiner.metrics`).
 
 For frames ``p_t`` against ``y_t`` (``(B, T, n, n)``):
 
 * relative errors per frame ``‖p_t - y_t‖_{H^s} / ‖y_t‖_{H^s}``, ``s = 0, 1, -1``
-  (:func:`~spectral_refiner.physics.relative_sobolev_error`);
+  (:func:`~spectral_refiner.metrics.relative_error` with ``per_frame``);
 * the vorticity correlation ``ρ_t`` (:func:`~spectral_refiner.physics.vorticity_correlation`)
   and the high-correlation time, the first time the mean ``ρ`` drops below a threshold
   (0.95 as in Kochkov et al. 2021, 0.8 as in PDE-Refiner);
@@ -20,15 +21,14 @@ import math
 import numpy as np
 import torch
 
+from ..metrics import ORDERS, relative_error
 from ..physics import (
     SpectralGrid,
     energy_spectrum,
     enstrophy,
     kinetic_energy,
-    relative_sobolev_error,
     vorticity_correlation,
 )
-from ..training import ORDERS
 
 __all__ = [
     "band_errors",
@@ -42,9 +42,11 @@ __all__ = [
 def frame_metrics(
     pred: torch.Tensor, target: torch.Tensor, grid: SpectralGrid
 ) -> dict[str, torch.Tensor]:
-    """Per-instance, per-frame ``rel_l2``, ``rel_h1``, ``rel_h-1`` and ``correlation``,
-    each ``(B, T)``."""
-    out = {name: relative_sobolev_error(pred, target, grid, s) for name, s in ORDERS.items()}
+    """Per-instance, per-frame :data:`~spectral_refiner.metrics.FRAME_METRICS` (``rel_l2``,
+    ``rel_h1``, ``rel_h-1`` and ``correlation``), each ``(B, T)``."""
+    out = {
+        name: relative_error(pred, target, grid, s, per_frame=True) for name, s in ORDERS.items()
+    }
     out["correlation"] = vorticity_correlation(pred, target)
     return out
 

@@ -21,6 +21,7 @@ only when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,10 +41,11 @@ from ..data import (
     write_dataset,
 )
 from ..errors import SpectralRefinerError
-from ..physics import prediction_estimate, resample
+from ..metrics import ORDERS, relative_error
+from ..physics import resample
+from ..refine import check_refinable
 from ..refine import refine as refine_batch
-from ..training import ORDERS, relative_error
-from .inputs import open_run_data
+from .inputs import HELD_OUT, Selection, open_run_data
 
 __all__ = ["predict_file"]
 
@@ -67,23 +69,23 @@ def predict_file(
     dtype: str = "float32",
     overwrite: bool = False,
     progress: bool = True,
+    select: Selection = HELD_OUT,
 ) -> dict[str, Any]:
-    """Predict (and with ``refine``, refine) every trajectory of ``input_file`` into ``out``.
+    """Predict (and with ``refine``, refine) every trajectory of ``input_file`` (or of its
+    ``select``-ed split, see :class:`~.inputs.Selection`) into ``out``; the output records the keys
+    of the trajectories it predicts.
 
     Returns the summary: counts, resolution, seconds per instance, and the median and mean
     of η and of each true error before and after refinement, the fraction of instances the
     refinement improved (true relative L2) and the median improvement factor.
     """
-    data = open_run_data(run_dir, input_file)
+    data = open_run_data(run_dir, input_file, select)
     run, model, flow = data.run, data.model, data.flow
     out = Path(out)
     if out.exists() and not overwrite:
         raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
-    if refine and model.name != "sfno":
-        raise SpectralRefinerError(
-            f"refinement needs an SFNO run, {run.path} holds a {model.name!r} model: predict "
-            "without --refine, or train an SFNO"
-        )
+    if refine:
+        check_refinable(model, str(run.path))
     t_in, t_out = model.t_in, model.t_out
     if start < 0 or start + t_in > data.frames():
         raise SpectralRefinerError(
@@ -96,9 +98,9 @@ def predict_file(
         raise SpectralRefinerError(f"--resolution must be an even integer >= 4, got {n}")
     has_truth = data.has_truth(start, t_in + t_out, n)
     torch_dtype = parse_dtype(dtype)
-    equation = data.equation(n, device, torch_dtype)
+    residual = data.residual(n, device, torch_dtype)
+    equation, dt = residual.equation, residual.dt
     model.to(device=equation.grid.device, dtype=torch_dtype)
-    dt = data.dt
     inputs = data.inputs(start, dtype=torch_dtype)
     truths = data.window(start + t_in, t_out, n, torch_dtype) if has_truth else None
 
@@ -106,7 +108,7 @@ def predict_file(
     chunks = [list(range(i, min(i + batch, count))) for i in range(0, count, batch)]
     checkpoint = run.best if run.best.is_file() else run.latest
     source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
-    identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source)
+    identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source, data.trajectories)
     parts = Parts(out, _fingerprint(*identity, refine, n, start, steps, tol, dtype, __version__))
     parts.check(overwrite)
     parts.open({"run": str(run.path), "input": str(input_file)})
@@ -125,7 +127,7 @@ def predict_file(
             t0 = time.perf_counter()
             w_in = inputs[chunk].to(equation.grid.device)
             truth = truths[chunk].to(equation.grid.device) if has_truth else None
-            pieces = _predict_chunk(model, w_in, truth, equation, dt, refine, steps, tol)
+            pieces = _predict_chunk(model, w_in, truth, residual, refine, steps, tol)
             pieces["seconds"] = np.array(time.perf_counter() - t0)
             parts.save(i, **pieces)
             bar.update(len(chunk))
@@ -137,6 +139,7 @@ def predict_file(
     t_last = flow.times[(start + t_in - 1) * data.stride]
     times = t_last + dt * np.arange(1, t_out + 1)
     preset = {**flow.preset.fields(), "resolution": n}
+    problem = dataclasses.replace(data.problem, resolution=n, t_in=None, t_out=None, stride=None)
     write_dataset(
         out,
         prediction,
@@ -153,6 +156,8 @@ def predict_file(
             "fingerprint": parts.fingerprint,
         },
         estimates=fields,
+        keys=flow.keys,
+        problem=problem,
     )
     parts.remove()
     return _summary(fields, refine, has_truth, n, data.trained_resolution, seconds, count, out)
@@ -160,19 +165,19 @@ def predict_file(
 
 @torch.no_grad()
 def _predict_chunk(
-    model, w_in, truth, equation, dt, refine: bool, steps: int, tol: float
+    model, w_in, truth, residual, refine: bool, steps: int, tol: float
 ) -> dict[str, np.ndarray]:
     """Prediction(s), η and true errors of one chunk, as numpy arrays."""
-    grid = equation.grid
+    grid = residual.grid
     w_up = resample(w_in, grid.n)
     if refine:
         with torch.enable_grad():
-            result = refine_batch(model, w_in, equation, dt, max_evals=steps, tol=tol)
+            result = refine_batch(model, w_in, residual, max_evals=steps, tol=tol)
         final, initial = result.prediction, result.initial
         values = {"eta": result.eta_after, "eta_unrefined": result.eta_before}
     else:
         final = initial = model(w_up)
-        values = {"eta": prediction_estimate(w_up, final, equation, dt)}
+        values = {"eta": residual.of_prediction(w_up, final)}
     if truth is not None:
         for name, s in ORDERS.items():
             values[name] = relative_error(final, truth, grid, s)

@@ -51,10 +51,15 @@ class NeuralOperator(nn.Module):
     :meth:`set_normalization` and held as buffers (``data_mean``, ``data_std``), so they are
     part of the state dict: every checkpoint carries them and every prediction applies them.
     Scalars, not per-point fields, keep the model resolution-invariant.
+
+    Refinement. A class whose head is linear in its weights and can be widened sets
+    ``refinable = True``; Spectral-Refiner, ``predict --refine``, ``evaluate --refine`` and
+    ``compare-solver`` ask this, not the model's name.
     """
 
     name: ClassVar[str] = ""
     data_normalization: ClassVar[bool] = True
+    refinable: ClassVar[bool] = False
     t_in: int
     t_out: int
 

@@ -78,6 +78,7 @@ class SFNO(NeuralOperator):
     """
 
     data_normalization = False
+    refinable = True  # the head is linear in its weights and widenable
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from .norms import (
     sobolev_norm_hat,
 )
 from .residual import (
+    Residual,
     band_forcing,
     estimate,
     ns_residual,
@@ -39,6 +40,7 @@ __all__ = [
     "SCHEMES",
     "IMEXScheme",
     "NavierStokes2D",
+    "Residual",
     "SpectralGrid",
     "band_forcing",
     "bochner_norm",

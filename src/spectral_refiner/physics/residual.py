@@ -80,6 +80,7 @@ from .navier_stokes import NavierStokes2D, _ky_major
 from .norms import sobolev_norm_hat
 
 __all__ = [
+    "Residual",
     "band_forcing",
     "estimate",
     "ns_residual",
@@ -259,3 +260,44 @@ def prediction_estimate(
 ) -> torch.Tensor:
     """η (:func:`estimate`) of :func:`prediction_trajectory`, per sample, shape ``(B,)``."""
     return estimate(prediction_trajectory(w_in, pred), equation, dt, alpha)
+
+
+class Residual:
+    """The residual functionals of one equation, frame spacing and ``H^-1`` shift, bound
+    together so that every caller measures a trajectory the same way.
+
+    ``Residual(equation, dt, alpha)`` stands for the triple the functions of this module take;
+    a :class:`~spectral_refiner.problem.Problem` makes one with ``problem.residual(n)``.
+
+    Parameters
+    ----------
+    equation : NavierStokes2D
+        The equation on the frames' grid.
+    dt : float
+        Time between frames.
+    alpha : float
+        Shift of the ``H^-1`` weight ``(α + |k|^2)^-1``.
+    """
+
+    def __init__(self, equation: NavierStokes2D, dt: float, alpha: float = 1.0) -> None:
+        self.equation, self.dt, self.alpha = equation, float(dt), float(alpha)
+
+    @property
+    def grid(self) -> SpectralGrid:
+        return self.equation.grid
+
+    def norm(self, traj: torch.Tensor) -> torch.Tensor:
+        """``‖R‖_{L2(H^-1)}`` per trajectory (:func:`residual_norm`), shape ``(B,)``."""
+        return residual_norm(traj, self.equation, self.dt, self.alpha)
+
+    def estimate(self, traj: torch.Tensor) -> torch.Tensor:
+        """``η = ‖R‖ / S`` per trajectory (:func:`estimate`), shape ``(B,)``."""
+        return estimate(traj, self.equation, self.dt, self.alpha)
+
+    def of_prediction(self, w_in: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """η of a prediction (:func:`prediction_estimate`), shape ``(B,)``."""
+        return prediction_estimate(w_in, pred, self.equation, self.dt, self.alpha)
+
+    def prediction_norm(self, w_in: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """``‖R‖`` of a prediction's trajectory (:func:`prediction_trajectory`), ``(B,)``."""
+        return self.norm(prediction_trajectory(w_in, pred))

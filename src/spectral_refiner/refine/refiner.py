@@ -55,18 +55,11 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import SpectralRefinerError
-from ..models import SFNO
-from ..physics import (
-    NavierStokes2D,
-    kinetic_energy,
-    prediction_estimate,
-    prediction_trajectory,
-    resample,
-    residual_norm,
-)
+from ..models import NeuralOperator
+from ..physics import NavierStokes2D, Residual, kinetic_energy, resample
 from .lbfgs import minimize
 
-__all__ = ["Refinement", "refine"]
+__all__ = ["Refinement", "check_refinable", "refine"]
 
 
 @dataclass
@@ -117,15 +110,25 @@ def _curvature_scale(
     return h.rsqrt().to(grid.dtype)[:, None, :, :, None]
 
 
+def check_refinable(model: NeuralOperator, where: str = "") -> None:
+    """The one capability check of refinement: the model's class says its head is refinable
+    (:attr:`~spectral_refiner.models.NeuralOperator.refinable`); else a one-line error."""
+    if not getattr(model, "refinable", False):
+        name = getattr(model, "name", "") or type(model).__name__
+        held = f"{where} holds" if where else "got"
+        raise SpectralRefinerError(
+            f"refinement needs an SFNO run (a model whose head is linear in its weights), "
+            f"{held} a {name!r} model: predict without refinement, or train an SFNO"
+        )
+
+
 def refine(
-    model: SFNO,
+    model: NeuralOperator,
     w_in: torch.Tensor,
-    equation: NavierStokes2D,
-    dt: float,
+    residual: Residual,
     *,
     max_evals: int = 100,
     tol: float = 0.0,
-    alpha: float = 1.0,
     history: int = 10,
     return_heads: bool = False,
 ) -> Refinement:
@@ -133,32 +136,28 @@ def refine(
 
     Parameters
     ----------
-    model : SFNO
-        The trained operator (left unchanged: its head is widened in a copy).
+    model : NeuralOperator
+        The trained operator, refinable (an SFNO; left unchanged: its head is widened in a
+        copy).
     w_in : Tensor
         Input windows ``(B, t_in, n0, n0)``; up-sampled spectrally when the equation's grid
         is finer (zero-shot super-resolution).
-    equation : NavierStokes2D
-        The equation on the target grid (its resolution is the output's).
-    dt : float
-        Time between frames.
+    residual : Residual
+        The equation on the target grid (its resolution is the output's), the time between
+        frames and the shift ``α`` of the ``H^-1`` weight ``(α + |k|^2)^-1``; e.g.
+        ``problem.residual(n)`` of the run's :class:`~spectral_refiner.problem.Problem`.
     max_evals : int
         Budget of residual-and-gradient evaluations.
     tol : float
         Stop once every instance's η is at most this.
-    alpha : float
-        Shift of the ``H^-1`` weight ``(α + |k|^2)^-1``.
     history : int
         L-BFGS memory.
     return_heads : bool
         Also form each instance's widened head weights.
     """
-    if not isinstance(model, SFNO):
-        raise SpectralRefinerError(
-            f"refinement needs an SFNO (its head is linear in its weights), got a "
-            f"{getattr(model, 'name', type(model).__name__)!r} model: train an SFNO"
-        )
+    check_refinable(model)
     started = time.perf_counter()
+    equation, dt, alpha = residual.equation, residual.dt, residual.alpha
     grid = equation.grid
     n = grid.n
     if w_in.dim() != 4 or w_in.shape[-1] != w_in.shape[-2] or w_in.shape[-1] > n:
@@ -190,16 +189,16 @@ def refine(
         return model.decode(w_in, head.synthesize(y, sizes_out), sigma)
 
     def residual_sq(z: torch.Tensor) -> torch.Tensor:
-        return residual_norm(prediction_trajectory(w_in, predict(z)), equation, dt, alpha) ** 2
+        return residual.prediction_norm(w_in, predict(z)) ** 2
 
     def converged(z: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return prediction_estimate(w_in, predict(z), equation, dt, alpha) <= tol
+            return residual.of_prediction(w_in, predict(z)) <= tol
 
     z0 = torch.zeros(w_in.shape[0], *y0.shape[:3], 2, dtype=grid.dtype, device=grid.device)
     with torch.no_grad():
         start = residual_sq(z0).clamp_min(torch.finfo(grid.dtype).tiny)
-        eta_before = prediction_estimate(w_in, initial, equation, dt, alpha)
+        eta_before = residual.of_prediction(w_in, initial)
     z, evaluations = minimize(
         lambda z: residual_sq(z) / start,
         z0,
@@ -211,7 +210,7 @@ def refine(
         delta = torch.view_as_complex(z).permute(1, 2, 3, 0).unsqueeze(-1) * scale  # δy
         weights = _instance_heads(head, spectrum, delta) if return_heads else None
         refined = predict(z)
-        eta_after = prediction_estimate(w_in, refined, equation, dt, alpha)
+        eta_after = residual.of_prediction(w_in, refined)
     return Refinement(
         prediction=refined,
         initial=initial,

@@ -1,6 +1,9 @@
-"""Training: losses (thin wrappers over the physics norms and residual), checkpoints, run
-directories and the trainer (offline from files, online from the solver, DDP)."""
+"""Training: data sources (file windows, online stream), losses, optimiser building, signal
+handling, checkpoints, run directories and the trainer (offline or online, DDP), assembled
+from a config by :func:`train`."""
 
+from ..metrics import relative_error  # re-exported: the error the losses use
+from .build import train
 from .checkpoint import (
     capture_rng,
     load_checkpoint,
@@ -8,25 +11,34 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from .losses import ORDERS, Objective, physics_loss, relative_error
+from .losses import Objective, physics_loss
+from .optim import Optimisation, build_optimisation
 from .run import MetricsLog, RunDir
 from .settings import DataConfig, LossConfig, OnlineConfig, OptimConfig, TrainConfig
-from .trainer import METRICS, Trainer, evaluate_windows, train
+from .signals import StopOnSignal, ignore_interrupts
+from .sources import DataSource, FileWindows, OnlineWindows, build_source
+from .trainer import Progress, Trainer
 
 __all__ = [
-    "METRICS",
-    "ORDERS",
     "DataConfig",
+    "DataSource",
+    "FileWindows",
     "LossConfig",
     "MetricsLog",
     "Objective",
     "OnlineConfig",
+    "OnlineWindows",
     "OptimConfig",
+    "Optimisation",
+    "Progress",
     "RunDir",
+    "StopOnSignal",
     "TrainConfig",
     "Trainer",
+    "build_optimisation",
+    "build_source",
     "capture_rng",
-    "evaluate_windows",
+    "ignore_interrupts",
     "load_checkpoint",
     "model_from_checkpoint",
     "physics_loss",

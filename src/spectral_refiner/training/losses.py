@@ -1,18 +1,12 @@
-"""Training losses and per-sample errors: thin wrappers over the Sobolev norms and the
-Navier–Stokes residual of :mod:`spectral_refiner.physics`.
+"""Training losses: thin wrappers over the relative errors of :mod:`spectral_refiner.metrics`
+and the Navier–Stokes residual of :mod:`spectral_refiner.physics`.
 
-For a predicted window ``p`` of frames ``p_t`` and its target ``y``, the relative error in
-``H^s`` over the window is
-
-    e_s(p, y) = (Σ_t ‖p_t - y_t‖_{H^s}^2)^{1/2} / (Σ_t ‖y_t‖_{H^s}^2)^{1/2},
-
-(``s = 0``: relative L2, ``s = 1``: H1, ``s = -1``: H^-1, with ``‖·‖_{H^s}`` the
-shifted norm of :func:`~spectral_refiner.physics.sobolev_norm`), the sum over frames being the
-time integral of a Bochner norm up to the common factor ``Δt``.
+The data term is the relative error ``e_s(p, y)`` over the window of a prediction ``p``
+against its target ``y`` (:func:`~spectral_refiner.metrics.relative_error`).
 
 The physics term is the residual of the predicted trajectory, the last input frame followed
 by the prediction (:func:`~spectral_refiner.physics.prediction_trajectory`),
-``‖R(w_in(t_in) ⊕ p)‖_{L2(H^-1)}`` (:func:`~spectral_refiner.physics.residual_norm`),
+``‖R(w_in(t_in) ⊕ p)‖_{L2(H^-1)}`` (:meth:`~spectral_refiner.physics.Residual.prediction_norm`),
 divided by the size of the input frames' time derivative in the same norm,
 ``‖(w_{j+1} - w_j)/Δt‖_{L2(H^-1)}``: scale-free, and unlike the estimate η not reducible by
 making the prediction rougher, since its denominator does not depend on the prediction. With
@@ -23,42 +17,20 @@ from __future__ import annotations
 
 import torch
 
-from ..physics import (
-    NavierStokes2D,
-    SpectralGrid,
-    bochner_norm,
-    prediction_trajectory,
-    residual_norm,
-    sobolev_norm,
-)
+from ..metrics import ORDERS, relative_error
+from ..physics import Residual, bochner_norm
 
-__all__ = ["ORDERS", "Objective", "physics_loss", "relative_error"]
-
-ORDERS = {"rel_l2": 0.0, "rel_h1": 1.0, "rel_h-1": -1.0}
+__all__ = ["Objective", "physics_loss"]
 
 
-def relative_error(
-    pred: torch.Tensor, target: torch.Tensor, grid: SpectralGrid, s: float = 0.0, alpha: float = 1.0
-) -> torch.Tensor:
-    """``e_s(pred, target)`` of the module docstring per sample, for windows ``(B, T, n, n)``."""
-    err = torch.linalg.vector_norm(sobolev_norm(pred - target, grid, s, alpha), dim=-1)
-    return err / torch.linalg.vector_norm(sobolev_norm(target, grid, s, alpha), dim=-1)
-
-
-def physics_loss(
-    w_in: torch.Tensor,
-    pred: torch.Tensor,
-    equation: NavierStokes2D,
-    dt: float,
-    alpha: float = 1.0,
-) -> torch.Tensor:
+def physics_loss(w_in: torch.Tensor, pred: torch.Tensor, residual: Residual) -> torch.Tensor:
     """The scaled residual of the module docstring per sample, shape ``(B,)``.
 
     Needs ``t_in + t_out >= 4`` frames and ``t_in >= 3`` (for the scale).
     """
-    traj = prediction_trajectory(w_in, pred)
-    scale = bochner_norm(torch.diff(w_in, dim=1) / dt, equation.grid, -1.0, alpha, dt)
-    return residual_norm(traj, equation, dt, alpha) / scale.detach()
+    dt, alpha = residual.dt, residual.alpha
+    scale = bochner_norm(torch.diff(w_in, dim=1) / dt, residual.grid, -1.0, alpha, dt)
+    return residual.prediction_norm(w_in, pred) / scale.detach()
 
 
 class Objective:
@@ -66,44 +38,40 @@ class Objective:
 
     Parameters
     ----------
-    equation : NavierStokes2D
-        The equation on the data's grid (its grid gives the norms' wavenumbers).
-    dt : float
-        Time between the frames of a window.
+    residual : Residual
+        The run's residual on the data's grid (its grid gives the norms' wavenumbers, its
+        ``α`` the shift of the Sobolev weights ``(α + |k|^2)^s`` of both terms).
     data : str
         ``rel_l2``, ``rel_h1`` or ``rel_h-1``.
     data_weight, physics_weight : float
         Weights of the two terms (a zero weight skips the term).
-    alpha : float
-        Shift of the Sobolev weights ``(α + |k|^2)^s``.
     """
 
     def __init__(
         self,
-        equation: NavierStokes2D,
-        dt: float,
+        residual: Residual,
         data: str = "rel_l2",
         data_weight: float = 1.0,
         physics_weight: float = 0.0,
-        alpha: float = 1.0,
     ) -> None:
-        self.equation, self.dt = equation, dt
-        self.s, self.alpha = ORDERS[data], alpha
+        self.residual = residual
+        self.s = ORDERS[data]
         self.data_weight, self.physics_weight = data_weight, physics_weight
 
     def __call__(
         self, w_in: torch.Tensor, pred: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss (a scalar) and its detached parts ``{"data", "physics"}`` (batch means)."""
-        pred = pred.to(self.equation.grid.dtype)
+        grid, alpha = self.residual.grid, self.residual.alpha
+        pred = pred.to(grid.dtype)
         parts: dict[str, torch.Tensor] = {}
         loss = pred.new_zeros(())
         if self.data_weight:
-            term = relative_error(pred, target, self.equation.grid, self.s, self.alpha).mean()
+            term = relative_error(pred, target, grid, self.s, alpha).mean()
             loss = loss + self.data_weight * term
             parts["data"] = term.detach()
         if self.physics_weight:
-            term = physics_loss(w_in, pred, self.equation, self.dt, self.alpha).mean()
+            term = physics_loss(w_in, pred, self.residual).mean()
             loss = loss + self.physics_weight * term
             parts["physics"] = term.detach()
         return loss, parts

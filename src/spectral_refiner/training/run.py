@@ -104,15 +104,17 @@ class RunDir:
         """The resolved config as YAML (``train --config RUN_DIR/config.yaml`` repeats it)."""
         atomic_write_text(self.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
+    def checkpoint_path(self, best: bool = True) -> Path:
+        """The best checkpoint if there is one (and ``best``), else the latest."""
+        return self.best if best and self.best.is_file() else self.latest
+
     def load_model(
         self, best: bool = True, path: Path | None = None
     ) -> tuple[NeuralOperator, dict[str, Any]]:
         """The trained model (the best checkpoint, else the latest, or the one at ``path``)
         in evaluation mode, and the checkpoint's record of its training data (see
         ``Trainer.data_record``)."""
-        if path is None:
-            path = self.best if best and self.best.is_file() else self.latest
-        payload = load_checkpoint(path)
+        payload = load_checkpoint(path or self.checkpoint_path(best))
         if "data" not in payload:
             raise SpectralRefinerError(f"{path} does not record its training data: retrain")
         return model_from_checkpoint(payload).eval(), payload["data"]

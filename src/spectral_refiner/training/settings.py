@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpectralRefinerError
+from ..metrics import ERRORS
 
 __all__ = [
-    "LOSSES",
     "OPTIMIZERS",
     "SCHEDULES",
     "DataConfig",
@@ -24,7 +24,6 @@ __all__ = [
     "TrainConfig",
 ]
 
-LOSSES = ("rel_l2", "rel_h1", "rel_h-1")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 
@@ -167,8 +166,8 @@ class TrainConfig:
         for key, value in (("data.val_split", d.val_split), ("data.test_split", d.test_split)):
             if value < 0 or (value >= 1 and value != int(value)):
                 raise bad(key, f"must be a fraction in [0, 1) or a whole count, got {value}")
-        if loss.data not in LOSSES:
-            raise bad("loss.data", f"must be one of {', '.join(LOSSES)}, got {loss.data!r}")
+        if loss.data not in ERRORS:
+            raise bad("loss.data", f"must be one of {', '.join(ERRORS)}, got {loss.data!r}")
         if loss.data_weight < 0 or loss.physics_weight < 0:
             raise bad("loss.data_weight / loss.physics_weight", "must be >= 0")
         if loss.data_weight == 0 and loss.physics_weight == 0:

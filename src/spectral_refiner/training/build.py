@@ -1,0 +1,114 @@
+"""A training run assembled from its config: the parts the :class:`~.trainer.Trainer` receives.
+
+:func:`train` builds the data source (:func:`~.sources.build_source`), the run's
+:class:`~spectral_refiner.problem.Problem` (the data's, with the window and the α of
+``loss.alpha``: the one α of the loss, the validation η and every later evaluation), the
+model, the :class:`~.losses.Objective` on the Problem's residual, the optimiser and schedule
+(:func:`~.optim.build_optimisation`) and the restored state of a resumed run, in the order
+that keeps a resumed run bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..data import barrier, init_from_env, local_device, parse_dtype, rank_and_world
+from ..errors import SpectralRefinerError
+from ..models import NeuralOperator, build_model
+from .checkpoint import load_checkpoint, restore_rng
+from .losses import Objective
+from .optim import Optimisation, build_optimisation
+from .run import RunDir
+from .settings import TrainConfig
+from .sources import build_source
+from .trainer import Progress, Trainer
+
+__all__ = ["train"]
+
+
+def train(
+    config: TrainConfig,
+    out: str,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train as ``config`` says into the run directory ``out`` (or continue the run there).
+
+    The run directory is created (or, with ``overwrite``, emptied) only once the data, the
+    config and the model have all been checked, so a run that cannot start leaves nothing
+    behind. Returns the summary (also written to ``out/summary.json``): validation and test
+    errors of the best checkpoint, epochs, steps and throughput.
+    """
+    config = config.validate()
+    device = local_device(config.device)
+    init_from_env(device)
+    run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite)
+    rank, world = rank_and_world()
+    dtype = parse_dtype(config.dtype)
+    d = config.data
+    if d.batch_size % world:
+        raise SpectralRefinerError(
+            f"data.batch_size ({d.batch_size}) is the global batch and must be divisible by "
+            f"the {world} processes"
+        )
+    state = Progress()
+    checkpoint = load_checkpoint(run.latest) if resume and run.latest.is_file() else None
+    if checkpoint is not None:
+        state = Progress(**checkpoint["progress"])
+        state.segment += 1
+    source = build_source(
+        config, run, resume=resume, segment=state.segment, rank=rank, world=world, device=device
+    )
+    problem = source.problem.with_window(d.t_in, d.t_out, d.frame_stride, config.loss.alpha)
+    loss = config.loss
+    objective = Objective(
+        problem.residual(device=device, dtype=dtype),
+        data=loss.data,
+        data_weight=loss.data_weight,
+        physics_weight=loss.physics_weight,
+    )
+    if loss.physics_weight and d.t_in < 3:
+        raise SpectralRefinerError(
+            "the physics loss needs data.t_in >= 3 (the residual's time scale comes from "
+            "the input frames): raise data.t_in or set loss.physics_weight=0"
+        )
+    torch.manual_seed(config.seed)
+    model = build_model(config.model["name"], **config.model_kwargs())
+    model.to(device=device, dtype=dtype)
+    if model.data_normalization:  # scalar statistics of the training data
+        model.set_normalization(*source.normalization())
+    optim = build_optimisation(
+        model.parameters(), config.optim, source.steps_per_epoch, device, verbose=rank == 0
+    )
+    if checkpoint is not None:
+        _restore(checkpoint, model, optim, run)
+    elif rank == 0:  # everything checked: only now is the run directory written
+        if not resume:
+            run.create(overwrite)
+        run.write_config(config)
+        run.write_json(run.split, source.record())
+    barrier()
+    trainer = Trainer(
+        model, source, objective, optim, run, config, problem, state=state, show=progress
+    )
+    return trainer.fit()
+
+
+def _restore(
+    checkpoint: dict[str, Any], model: NeuralOperator, optim: Optimisation, run: RunDir
+) -> None:
+    """Weights, optimiser, schedule, scaler and RNG states of a resumed run."""
+    payload = checkpoint["model"]
+    if payload.get("name") != model.name or payload.get("config") != model.config:
+        raise SpectralRefinerError(
+            f"{run.latest} holds a {payload.get('name')!r} model with other arguments "
+            f"than the run's config ({model.name!r}): the checkpoint is from another "
+            "run; start a new run with --out"
+        )
+    model.load_state_dict(payload["state_dict"])
+    optim.load_state_dict(checkpoint)
+    restore_rng(checkpoint["rng"])
