@@ -197,3 +197,54 @@ def test_the_demo_runs_end_to_end_and_its_report_holds_every_figure(tmp_path):
     )
     assert again.returncode == 0
     assert (out / "run" / "metrics.jsonl").read_text() == steps  # the trained run is reused
+
+
+def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys):
+    run, train_file, _ = files
+    command = ["evaluate", "--run", str(run), "--data", str(train_file)]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{train_file} holds 5 of the 6 trajectories" in err and "--split test" in err
+
+    assert main([*command, "--split", "test"]) == 0
+    assert capsys.readouterr().err == ""
+    split = json.loads((run / "split.json").read_text())
+    results = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert results["trajectories"] == split["test"] and results["split"] == "test"
+    assert results["keys"] == split["keys"]["test"] == [[0, i] for i in split["test"]]
+    assert results["instances"] == 1
+
+    assert main([*command, "--allow-training-data", "--limit", "1"]) == 0
+    assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 of the 6")
+
+
+def test_a_file_of_another_problem_is_one_line_and_exit_2(files, tmp_path, capsys):
+    from spectral_refiner.data import seed_keys, write_dataset
+    from spectral_refiner.physics import resample
+
+    run, _, test_file = files
+    flow = read_flow(test_file)
+    fields = flow.preset.fields()
+
+    def variant(name, frames=flow.frames, times=flow.times, **changes):
+        path = tmp_path / f"{name}.h5"
+        keys = seed_keys(7, frames.shape[0])
+        write_dataset(path, frames.numpy(), times, {**fields, **changes}, {}, keys=keys)
+        return path
+
+    cases = [
+        (variant("nu", viscosity=1e-4), "has viscosity 0.0001 but the run was trained with 0.001"),
+        (variant("forcing", forcing="kolmogorov"), "has forcing kolmogorov but the run"),
+        (variant("box", box_length=2.0), "has box_length 2.0 but the run was trained with 1.0"),
+        (variant("dt", frames=flow.frames[:, ::2], times=flow.times[::2]), "trained on windows"),
+        (variant("coarse", frames=resample(flow.frames, 16)), "has resolution 16 but the run"),
+    ]
+    for path, message in cases:
+        code = main(["evaluate", "--run", str(run), "--data", str(path), "--limit", "1"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1, (path, err)
+    nu = cases[0][0]
+    assert main(["evaluate", "--run", str(run), "--data", str(nu), "--physics-from-file"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == f"note: using {nu}'s equation, not the run's (viscosity 0.001 -> 0.0001)"

@@ -227,6 +227,8 @@ def test_refine_command_writes_refined_predictions_with_estimates(flow, sfno_run
     assert "refinement improved" in printed and "s per instance" in printed
     info = read_info(out)
     assert info.shape == (6, 5, 32, 32) and info.attrs["refined"]
+    np.testing.assert_array_equal(info.keys, read_info(flow.source).keys)  # what it predicts
+    assert info.problem == flow.problem  # same equation, spacing 0.25, 32², no window
     np.testing.assert_allclose(info.times, flow.times[5:10])
     est = read_estimates(out)
     assert (est["eta"] < est["eta_unrefined"]).all()
