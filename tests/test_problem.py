@@ -104,3 +104,31 @@ def test_generated_files_carry_keys_and_generate_warns_of_a_seed_in_use(tmp_path
     assert len(err) == 1 and err[0].startswith(f"warning: {first} records preset tiny with seed 3")
     generate(preset, tmp_path / "other.h5", seed=4, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_trained_on_finds_the_runs_trajectories_by_file_or_by_key():
+    from types import SimpleNamespace
+
+    from spectral_refiner.evaluation import trained_on
+
+    record = {
+        "fingerprint": "train-file",
+        "train": [0, 2],
+        "val": [1],
+        "test": [3],
+        "family": "F",
+        "keys": {"train": [[0, 0], [0, 2]], "val": [[0, 1]], "test": [[0, 3]]},
+    }
+
+    def flow(fingerprint, keys, family="F"):
+        keys = None if keys is None else np.asarray(keys)
+        return SimpleNamespace(fingerprint=fingerprint, keys=keys, family=family)
+
+    assert trained_on(record, flow("train-file", None)) == [0, 1, 2]  # the file itself
+    same_seed = [[0, 3], [0, 1], [0, 2]]  # a "test" file made with the training seed
+    assert trained_on(record, flow("other", same_seed)) == [1, 2]
+    assert trained_on(record, flow("other", same_seed, family="G")) == []
+    assert trained_on(record, flow("other", seed_keys(1, 4))) == []
+    assert trained_on(record, flow("other", None)) == []  # unknown keys: cannot tell
+    online = {"family": "F", "keys": {"val": [[5, 0]]}, "stream": {"seed": 5, "first_index": 2}}
+    assert trained_on(online, flow("other", seed_keys(5, 4))) == [0, 2, 3]
