@@ -200,7 +200,7 @@ def test_the_demo_runs_end_to_end_and_its_report_holds_every_figure(tmp_path):
 
 
 def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys):
-    run, train_file, _ = files
+    run, train_file, test_file = files
     command = ["evaluate", "--run", str(run), "--data", str(train_file)]
     assert main(command) == 2
     err = capsys.readouterr().err.strip()
@@ -217,6 +217,9 @@ def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys
 
     assert main([*command, "--allow-training-data", "--limit", "1"]) == 0
     assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 of the 6")
+    other = ["evaluate", "--run", str(run), "--data", str(test_file), "--split", "test"]
+    assert main(other) == 2
+    assert f"{test_file} is not that file" in capsys.readouterr().err
 
 
 def test_a_file_of_another_problem_is_one_line_and_exit_2(files, tmp_path, capsys):

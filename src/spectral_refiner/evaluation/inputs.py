@@ -147,6 +147,11 @@ def _select(run: RunDir, flow: Flow, source: str, select: Selection) -> list[int
     if split is not None:
         if split not in SPLITS:
             raise SpectralRefinerError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if "stream" in record:
+            raise SpectralRefinerError(
+                f"--split {split} needs the run's training file, and {run.path} trained online "
+                "(its test trajectories are in no file): drop --split and give held-out data"
+            )
         if record.get("fingerprint") != flow.fingerprint or not flow.fingerprint:
             trained = record.get("source", "its training file")
             raise SpectralRefinerError(
