@@ -205,7 +205,8 @@ def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys
     assert main(command) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert f"{train_file} holds 5 of the 6 trajectories" in err and "--split test" in err
+    assert f"{train_file} holds 5 trajectories {run} trained or validated on" in err
+    assert "(5 of its 6, e.g. trajectory 0)" in err and "--split test" in err
 
     assert main([*command, "--split", "test"]) == 0
     assert capsys.readouterr().err == ""
@@ -216,7 +217,7 @@ def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys
     assert results["instances"] == 1
 
     assert main([*command, "--allow-training-data", "--limit", "1"]) == 0
-    assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 of the 6")
+    assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 trajectories")
     other = ["evaluate", "--run", str(run), "--data", str(test_file), "--split", "test"]
     assert main(other) == 2
     assert f"{test_file} is not that file" in capsys.readouterr().err

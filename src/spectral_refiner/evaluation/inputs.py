@@ -162,8 +162,8 @@ def _select(run: RunDir, flow: Flow, source: str, select: Selection) -> list[int
     overlap = trained_on(record, flow)
     if overlap:
         what = (
-            f"{source} holds {len(overlap)} of the {len(everything)} trajectories "
-            f"{run.path} trained or validated on (e.g. trajectory {overlap[0]})"
+            f"{source} holds {len(overlap)} trajectories {run.path} trained or validated on "
+            f"({len(overlap)} of its {len(everything)}, e.g. trajectory {overlap[0]})"
         )
         if not select.allow_training_data:
             raise SpectralRefinerError(
