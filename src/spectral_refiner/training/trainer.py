@@ -70,7 +70,7 @@ class Progress:
 
 
 class Trainer:
-    """The training loop of one run, on built parts (module docstring; :func:`train` builds
+    """The training loop of one run, on built parts (module docstring; :func:`~.build.train` builds
     them from a config).
 
     Parameters
