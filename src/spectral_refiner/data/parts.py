@@ -1,22 +1,28 @@
 """The finished pieces of a long job that writes one file, kept so that a rerun resumes.
 
-Pieces (a trajectory, a chunk of predictions) are saved as one ``.npz`` file each in
-``OUT.parts/``, each written atomically, beside a ``manifest.json`` holding the job's
-fingerprint. A rerun with the same fingerprint skips the saved pieces; one with another
-fingerprint is refused unless told to discard them. Once every piece is there the job
-assembles ``OUT`` (atomically) and removes the folder, so ``OUT`` never exists incomplete.
+Pieces are keyed by trajectory index (never by the position of a chunk, so a rerun that
+groups trajectories differently, e.g. with another batch size, finds exactly the pieces it
+needs): one ``.npz`` file each in ``OUT.parts/``, each written atomically, beside a
+``manifest.json`` holding the job's fingerprint. A rerun with the same fingerprint skips the
+saved pieces; one with another fingerprint is refused unless told to discard them. Once every
+piece is there the job assembles ``OUT`` (atomically) and removes the folder, so ``OUT``
+never exists incomplete. Temporary files of killed writers are removed when the folder is
+opened again (:func:`~spectral_refiner.atomic.remove_stale_temps`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
-from ..atomic import atomic_write, atomic_write_text
+from ..atomic import atomic_write, atomic_write_text, remove_stale_temps
 from ..errors import SpectralRefinerError
 
 __all__ = ["Parts"]
@@ -60,9 +66,25 @@ class Parts:
         if self.stale():
             shutil.rmtree(self.folder)
         self.folder.mkdir(exist_ok=True)
+        remove_stale_temps(self.folder)
+        remove_stale_temps(self.folder.parent, self.folder.name[: -len(".parts")])
         atomic_write_text(self.manifest, json.dumps({"fingerprint": self.fingerprint, **record}))
 
+    def finished(self, out: Path) -> bool:
+        """Whether ``out`` is this job's finished file (an HDF5 attribute ``fingerprint``
+        equal to this job's); if so, leftover pieces of it (a kill after the final rename)
+        are removed."""
+        try:
+            with h5py.File(out, "r") as f:
+                done = f.attrs.get("fingerprint") == self.fingerprint
+        except OSError:
+            return False
+        if done:
+            self.remove()
+        return done
+
     def path(self, i: int) -> Path:
+        """The piece of trajectory ``i``."""
         return self.folder / f"part_{i:06d}.npz"
 
     def has(self, i: int) -> bool:
@@ -76,6 +98,21 @@ class Parts:
     def load(self, i: int) -> dict[str, np.ndarray]:
         with np.load(self.path(i)) as data:
             return {key: data[key] for key in data.files}
+
+    def saved(self) -> list[Path]:
+        """The pieces saved so far."""
+        return sorted(self.folder.glob("part_*.npz"))
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Wrap the job's work: an error (not an interrupt) before any piece is saved removes
+        the folder, so a job that cannot run leaves nothing behind."""
+        try:
+            yield
+        except Exception:
+            if not self.saved():
+                self.remove()
+            raise
 
     def remove(self) -> None:
         """Delete the folder once the job's file is written."""
