@@ -20,6 +20,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "atomic_write_text",
+    "check_folder",
     "check_writable",
     "remove_stale_temps",
 ]
@@ -107,3 +108,17 @@ def check_writable(out: str | os.PathLike, reads: tuple[str | os.PathLike, ...] 
                 f"cannot write {out}: it is this command's input; choose another --out"
             )
     return out
+
+
+def check_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a path, if it is a folder or one may be made there (its nearest existing
+    ancestor is a writable folder); else a one-line error."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SpectralRefinerError(f"{folder} exists and is a file: give a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise SpectralRefinerError(f"cannot create {folder}: {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise SpectralRefinerError(f"cannot write in {folder}: {existing} is not writable")
+    return folder

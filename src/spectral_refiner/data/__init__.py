@@ -7,6 +7,7 @@ from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_
 from .online import OnlineStream, Reservoir
 from .parts import Parts
 from .presets import PRESETS, Preset, apply_overrides, get_preset
+from .validate import check_dataset
 from .windows import (
     Flow,
     WindowDataset,
@@ -31,6 +32,7 @@ __all__ = [
     "apply_overrides",
     "barrier",
     "build_equation",
+    "check_dataset",
     "check_windows",
     "eval_windows",
     "generate",

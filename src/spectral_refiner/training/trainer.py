@@ -70,7 +70,6 @@ from .checkpoint import (
     load_checkpoint,
     model_from_checkpoint,
     restore_rng,
-    save_checkpoint,
 )
 from .losses import ORDERS, Objective, relative_error
 from .run import MetricsLog, RunDir
@@ -95,7 +94,11 @@ def train(
     of the best checkpoint, epochs, steps and throughput.
     """
     init_from_env(local_device(config.device))
-    run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite)
+    reads = (config.data.file,) if config.data.file else ()
+    run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite, reads)
+    if resume and rank_and_world()[0] == 0:
+        run.repair()  # a kill between checkpoint writes: make them agree before loading
+    barrier()
     return Trainer(config, run, resume=resume, overwrite=overwrite, progress=progress).fit()
 
 
@@ -443,12 +446,7 @@ class Trainer:
 
     def _save(self, best: bool = False, keep: bool = False) -> None:
         if self.rank == 0:
-            payload = self._payload()
-            save_checkpoint(self.run.latest, payload)
-            if best:
-                save_checkpoint(self.run.best, payload)
-            if keep:
-                save_checkpoint(self.run.epoch(self.progress.epoch), payload)
+            self.run.save(self._payload(), best=best, keep=keep)
 
     def fit(self) -> dict[str, Any]:
         """Train to ``optim.epochs`` epochs (from where the run stands), then evaluate the best
