@@ -40,6 +40,7 @@ class Parts:
     """
 
     def __init__(self, out: Path, fingerprint: str) -> None:
+        self.out = out
         self.folder = out.with_name(out.name + ".parts")
         self.fingerprint = fingerprint
         self.manifest = self.folder / "manifest.json"
@@ -67,15 +68,15 @@ class Parts:
             shutil.rmtree(self.folder)
         self.folder.mkdir(exist_ok=True)
         remove_stale_temps(self.folder)
-        remove_stale_temps(self.folder.parent, self.folder.name[: -len(".parts")])
+        remove_stale_temps(self.folder.parent, self.out.name)
         atomic_write_text(self.manifest, json.dumps({"fingerprint": self.fingerprint, **record}))
 
-    def finished(self, out: Path) -> bool:
-        """Whether ``out`` is this job's finished file (an HDF5 attribute ``fingerprint``
+    def finished(self) -> bool:
+        """Whether ``OUT`` is this job's finished file (an HDF5 attribute ``fingerprint``
         equal to this job's); if so, leftover pieces of it (a kill after the final rename)
         are removed."""
         try:
-            with h5py.File(out, "r") as f:
+            with h5py.File(self.out, "r") as f:
                 done = f.attrs.get("fingerprint") == self.fingerprint
         except OSError:
             return False
@@ -115,5 +116,7 @@ class Parts:
             raise
 
     def remove(self) -> None:
-        """Delete the folder once the job's file is written."""
+        """Delete the folder (and temporary files of ``OUT`` that killed writers left) once
+        the job's file is written."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        remove_stale_temps(self.out.parent, self.out.name)

@@ -109,7 +109,7 @@ def predict_file(
     settings = (refine, n, start, steps if refine else 0, tol if refine else 0.0, dtype)
     parts = Parts(out, _fingerprint(*identity, *settings, equation.grid.device.type, __version__))
     if out.exists():
-        if parts.finished(out):  # a rerun of a finished job (or one killed after its rename)
+        if parts.finished():  # a rerun of a finished job (or one killed after its rename)
             return _summary_of_file(out, refine, n, data.trained_resolution)
         if not overwrite:
             raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
