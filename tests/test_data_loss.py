@@ -112,6 +112,17 @@ def test_a_kill_after_the_final_rename_and_stale_temp_files_are_cleaned(
     assert out.stat().st_mtime_ns == written
 
 
+def test_generate_rerun_after_a_kill_after_the_final_rename_cleans_up(tiny, tmp_path, capsys):
+    out = tmp_path / "data.h5"
+    shutil.copy(tiny["data"], out)
+    parts = tmp_path / "data.h5.parts"
+    parts.mkdir()
+    (parts / "part_000000.npz").write_bytes(b"a finished trajectory")
+    overrides = [x for item in robust_support.DATA for x in ("--set", item)]
+    assert main(["generate", "--preset", "tiny", "--out", str(out), *overrides, "--quiet"]) == 0
+    assert not parts.exists() and tree(tmp_path) == {"data.h5": tree(tiny["root"])["data.h5"]}
+
+
 def test_atomic_writes_fsync_the_file_and_its_folder(tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync

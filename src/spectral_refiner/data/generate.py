@@ -27,7 +27,7 @@ from ..atomic import check_writable
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, SpectralGrid, make_forcing, make_initial_condition, simulate
 from .distributed import barrier, init_from_env, rank_and_world
-from .hdf5 import read_info, write_dataset
+from .hdf5 import write_dataset
 from .parts import Parts
 from .presets import Preset
 
@@ -133,16 +133,15 @@ def generate(
     out = Path(out)
     check_writable(out)
     fingerprint = _fingerprint(preset, seed, dtype)
+    parts = Parts(out, fingerprint)
     if out.exists() and not overwrite:
-        existing = read_info(out).attrs.get("fingerprint")
-        if existing == fingerprint:
+        if parts.finished():  # the same file (leftovers of a kill after its rename removed)
             return out
         raise SpectralRefinerError(
             f"{out} exists and was made with other parameters: choose another --out or pass "
             "--overwrite"
         )
     equation = build_equation(preset, device, torch_dtype)
-    parts = Parts(out, fingerprint)
     parts.check(overwrite)  # every rank sees stale pieces, so every rank stops
     init_from_env(device)
     rank, world = rank_and_world()
