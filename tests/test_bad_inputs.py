@@ -104,6 +104,9 @@ CASES = [
     (f"{PREDICT} --device bogus", "unknown device 'bogus'"),
     ("predict --run {run} --input {data} --out {data} --overwrite", "this command's input"),
     ("predict --run {run} --input {data} --out {readonly}/p.h5", "is not writable"),
+    ("predict --run {run} --input {data} --out {text} --overwrite", "not one"),
+    ("predict --run {run} --input {data} --out {nan} --overwrite", "not one"),
+    ("generate --preset tiny --out {text} --overwrite", "not one"),
     # evaluate
     (f"{EVALUATE} --rollout -3", "--rollout: must be >= 1, got -3"),
     (f"{EVALUATE} --limit 0", "--limit: must be >= 1, got 0"),

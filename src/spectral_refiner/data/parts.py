@@ -54,12 +54,19 @@ class Parts:
         except (OSError, json.JSONDecodeError):
             return True
 
-    def check(self, overwrite: bool) -> None:
-        """Refuse stale pieces unless ``overwrite`` (call on every rank before :meth:`open`)."""
+    def check(self, overwrite: bool, marker: str = "fingerprint") -> None:
+        """Refuse stale pieces unless ``overwrite``, and replacing an existing ``OUT`` that
+        this kind of job did not write (an HDF5 file with the attribute ``marker``): call on
+        every rank before :meth:`open`."""
         if self.stale() and not overwrite:
             raise SpectralRefinerError(
                 f"{self.folder} holds a partial run made with other parameters: rerun with the "
                 "same parameters to finish it, or pass --overwrite to discard it"
+            )
+        if overwrite and self.out.exists() and self._attribute(marker) is None:
+            raise SpectralRefinerError(
+                f"--overwrite replaces only a file this command wrote, and {self.out} is not "
+                "one: choose another --out"
             )
 
     def open(self, record: dict[str, Any]) -> None:
@@ -75,14 +82,18 @@ class Parts:
         """Whether ``OUT`` is this job's finished file (an HDF5 attribute ``fingerprint``
         equal to this job's); if so, leftover pieces of it (a kill after the final rename)
         are removed."""
-        try:
-            with h5py.File(self.out, "r") as f:
-                done = f.attrs.get("fingerprint") == self.fingerprint
-        except OSError:
-            return False
+        done = self._attribute("fingerprint") == self.fingerprint
         if done:
             self.remove()
         return done
+
+    def _attribute(self, name: str) -> Any:
+        """The HDF5 attribute ``name`` of ``OUT`` (``None`` if absent or not HDF5)."""
+        try:
+            with h5py.File(self.out, "r") as f:
+                return f.attrs.get(name)
+        except OSError:
+            return None
 
     def path(self, i: int) -> Path:
         """The piece of trajectory ``i``."""

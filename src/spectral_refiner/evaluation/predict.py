@@ -113,7 +113,7 @@ def predict_file(
             return _summary_of_file(out, refine, n, data.trained_resolution)
         if not overwrite:
             raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
-    parts.check(overwrite)
+    parts.check(overwrite, marker="prediction_of")
     has_truth = data.has_truth(start, t_in + t_out, n)
     model.to(device=equation.grid.device, dtype=torch_dtype)
     dt = data.dt
