@@ -80,6 +80,9 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     (root / "folder").mkdir()
     (root / "folder" / "keep.txt").write_text("keep\n")
     files["folder"] = root / "folder"
+    (root / "half-run").mkdir()  # a run directory without checkpoints
+    shutil.copy(run / "config.yaml", root / "half-run" / "config.yaml")
+    files["half"] = root / "half-run"
     (root / "readonly").mkdir()
     files["readonly"] = root / "readonly"
     files["missing"] = root / "no-such-folder"

@@ -98,6 +98,7 @@ CASES = [
     ("refine --run {folder} --data {data} --out {root}/r.h5", "holds no training run"),
     # predict
     ("predict --run {run} --input {empty} --out {root}/p.h5", "holds no data"),
+    ("predict --run {half} --input {data} --out {root}/p.h5", "no checkpoint at"),
     ("predict --run {run} --input {ints} --out {root}/p.h5", "not floating point"),
     ("predict --run {run} --input {root}/none.h5 --out {root}/p.h5", "no such file"),
     (f"{PREDICT} --batch -1", "--batch: must be >= 1, got -1"),

@@ -129,7 +129,6 @@ class RunDir:
                 f"{run.path} holds no training run (no config.yaml): give the directory a "
                 "`train --out` wrote, or start a new run"
             )
-        run.checkpoints.mkdir(exist_ok=True)
         return run
 
     def epoch(self, n: int) -> Path:
@@ -154,6 +153,7 @@ class RunDir:
         that epoch's end) or from ``epoch-N.pt``; a kept ``epoch-N.pt`` missing for the epoch
         ``latest.pt`` ends is written from it. A best model that cannot be rebuilt is an error.
         """
+        self.checkpoints.mkdir(exist_ok=True)
         done = [f"removed {p.name}" for p in remove_stale_temps(self.checkpoints)]
         done += [f"removed {p.name}" for p in remove_stale_temps(self.path)]
         if not self.latest.is_file():
