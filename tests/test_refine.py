@@ -254,7 +254,10 @@ def test_predict_command_gives_every_model_an_estimate(flow, sfno_run, tmp_path,
     est = read_estimates(out)
     assert set(est) == {"eta"} and est["eta"].shape == (6,) and (est["eta"] > 0).all()
     capsys.readouterr()
-    assert main([*command, "--quiet"]) == 2
+    written = out.stat().st_mtime_ns
+    assert main([*command, "--quiet"]) == 0  # the same job, finished: reported, not redone
+    assert out.stat().st_mtime_ns == written
+    assert main([*command, "--resolution", "64", "--quiet"]) == 2
     assert "exists" in capsys.readouterr().err
 
 
@@ -275,7 +278,7 @@ def test_prediction_resumes_after_an_interrupt(flow, sfno_run, tmp_path, monkeyp
     monkeypatch.setattr(predict_module, "_predict_chunk", flaky)
     with pytest.raises(KeyboardInterrupt):
         predict_file(sfno_run, flow.source, out, **options)
-    assert not out.exists() and len(list((tmp_path / "resumed.h5.parts").glob("part_*"))) == 1
+    assert not out.exists() and len(list((tmp_path / "resumed.h5.parts").glob("part_*"))) == 2
     predict_file(sfno_run, flow.source, out, **options)
     assert calls["n"] == 4  # the saved chunk was not recomputed
     with h5py.File(out) as a, h5py.File(tmp_path / "ref.h5") as b:

@@ -1,7 +1,9 @@
 """The ``spectral-refiner`` command.
 
-Errors a user can cause print one line and exit with status 2; an interrupted long job
-says how to resume and exits with status 130.
+Errors a user can cause print one line and exit with status 2, having written nothing
+(arguments are checked where they are parsed, see :mod:`.arguments`, and every data file a
+command reads by :func:`~spectral_refiner.data.check_dataset`); an interrupted command says
+how to resume in one line and exits with status 130.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .arguments import OneLineParser, device, even_resolution, exit_status, integer, tolerance
+from .atomic import check_folder
 from .config import apply_config_overrides, load_config, shipped_configs
-from .data import PRESETS, apply_overrides, generate, get_preset, read_info
+from .data import PRESETS, apply_overrides, check_dataset, generate, get_preset, read_info
 from .errors import SpectralRefinerError
 from .evaluation import SPLITS, Selection, compare_solver, evaluate_run, predict_file, write_report
 from .metrics import ERRORS, WINDOW_METRICS
@@ -186,8 +190,26 @@ def _print_summary(summary: dict, out: str) -> None:
     )
 
 
+def _check_training_input(config) -> None:
+    """The training data is usable and fine enough for the model's Fourier modes."""
+    d = config.data
+    n = d.resolution
+    if d.file is not None:
+        info = check_dataset(d.file)
+        n = n or info.resolution
+    elif d.online is not None:
+        n = n or get_preset(d.online).resolution
+    modes = config.model.get("modes")
+    if n and isinstance(modes, int) and 2 * modes + 1 > n:
+        raise SpectralRefinerError(
+            f"a {n}² grid carries Fourier modes up to {(n - 1) // 2}, but model.modes is "
+            f"{modes}: lower model.modes or raise data.resolution to {2 * modes + 2} or more"
+        )
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     config, out = _train_config(args)
+    _check_training_input(config)
     try:
         summary = train(
             config,
@@ -239,6 +261,7 @@ def _print_predictions(summary: dict) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
+    check_dataset(source)
     stem = Path(source).stem
     out = args.out or str(Path(args.run) / f"{'refined' if refine else 'predictions'}-{stem}.h5")
     try:
@@ -296,7 +319,15 @@ def _print_evaluation(results: dict) -> None:
     print(f"wrote {Path(results['run']) / 'evaluation' / 'evaluation.json'}")
 
 
+def _check_run_and_data(args: argparse.Namespace) -> None:
+    """The run exists, its results folder can be written, and its data file is usable."""
+    run = RunDir.existing(args.run)
+    check_folder(run.path / "evaluation")
+    check_dataset(args.data)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _check_run_and_data(args)
     results = evaluate_run(
         args.run,
         args.data,
@@ -324,6 +355,7 @@ def _print_comparison(results: dict) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    _check_run_and_data(args)
     results = compare_solver(
         args.run,
         args.data,
@@ -346,7 +378,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    result = run_demo(args.out, progress=not args.quiet)
+    check_folder(args.out)
+    try:
+        result = run_demo(args.out, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the demo keeps its finished steps in {args.out}; rerun the same "
+            "command to continue",
+            file=sys.stderr,
+        )
+        return 130
     evaluation, comparison = result["evaluation"], result["comparison"]
     pred, ref = evaluation["prediction"], evaluation["refined"]
     print("\n== spectral-refiner demo ==")
@@ -401,19 +442,23 @@ def _add_prediction_arguments(p: argparse.ArgumentParser) -> None:
     _add_selection_arguments(p)
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="a training run directory")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default in RUN_DIR)")
-    p.add_argument("--resolution", type=int, help="output resolution (default: the training one)")
-    p.add_argument("--start", type=int, default=0, help="first input frame (default 0)")
-    p.add_argument("--steps", type=int, default=100, help="refinement evaluations (default 100)")
-    p.add_argument("--tol", type=float, default=0.0, help="stop refining once η <= tol")
-    p.add_argument("--batch", type=int, default=8, help="instances processed at once")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument(
+        "--resolution", type=even_resolution, help="output resolution (default: the training one)"
+    )
+    p.add_argument("--start", type=integer(0), default=0, help="first input frame (default 0)")
+    p.add_argument(
+        "--steps", type=integer(1), default=100, help="refinement evaluations (default 100)"
+    )
+    p.add_argument("--tol", type=tolerance, default=0.0, help="stop refining once η <= tol")
+    p.add_argument("--batch", type=integer(1), default=8, help="instances processed at once")
+    p.add_argument("--device", type=device, default="cpu", help="torch device")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spectral-refiner`` command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="spectral-refiner",
         description="Simulate 2-D turbulence, build datasets, train and refine neural operators.",
     )
@@ -427,16 +472,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="simulate a dataset into an HDF5 file (resumable)")
     p.add_argument("--preset", required=True, help="preset name (see `presets`)")
     p.add_argument("--out", required=True, help="output .h5 file")
-    p.add_argument("--n-trajectories", type=int, help="number of trajectories")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--n-trajectories", type=integer(1), help="number of trajectories")
+    p.add_argument("--seed", type=integer(0), default=0, help="dataset seed (default 0)")
     p.add_argument(
         "--dtype",
         default="float32",
         choices=["float32", "float64"],
         help="simulation precision (files store float32)",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
-    p.add_argument("--batch-size", type=int, help="trajectories simulated at once")
+    p.add_argument("--device", type=device, default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--batch-size", type=integer(1), help="trajectories simulated at once")
     p.add_argument(
         "--set",
         action="append",
@@ -513,13 +558,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", action="store_true", help="also evaluate the refined rollout")
     p.add_argument(
         "--rollout",
-        type=int,
+        type=integer(1),
         metavar="FRAMES",
         help="frames to predict by chaining windows (default: one window)",
     )
-    p.add_argument("--steps", type=int, default=100, help="refinement evaluations per window")
-    p.add_argument("--limit", type=int, help="evaluate only the first N trajectories")
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--steps", type=integer(1), default=100, help="refinement evaluations per window"
+    )
+    p.add_argument("--limit", type=integer(1), help="evaluate only the first N trajectories")
+    p.add_argument("--device", type=device, default="cpu")
     _add_selection_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -528,14 +575,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="FILE.h5", help="reference trajectories")
     p.add_argument(
         "--resolutions",
-        type=int,
+        type=even_resolution,
         nargs="+",
         help="solver grids (default: half, equal to and twice the training one)",
     )
-    p.add_argument("--limit", type=int, default=8, help="trajectories compared (default 8)")
-    p.add_argument("--steps", type=int, default=100, help="refinement evaluations")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=integer(1), default=8, help="trajectories compared (default 8)")
+    p.add_argument("--steps", type=integer(1), default=100, help="refinement evaluations")
+    p.add_argument("--repeats", type=integer(1), default=3, help="interleaved timing rounds")
+    p.add_argument("--device", type=device, default="cpu")
     _add_selection_arguments(p)
     p.set_defaults(func=_cmd_compare)
 
@@ -551,13 +598,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point; returns the exit status (0 done, 2 a user error, 130 interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (one line printed)
+        return exit_status(exc)
     try:
         return args.func(args)
     except SpectralRefinerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # commands that keep nothing partial: rerunning redoes them
+        print(
+            f"\ninterrupted: {args.command} stopped; rerun the same command to do it again",
+            file=sys.stderr,
+        )
+        return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0

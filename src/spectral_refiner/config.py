@@ -161,8 +161,14 @@ def load_config(name_or_path: str | Path) -> TrainConfig:
                 f"no config file {name_or_path}: give a YAML path or a shipped config "
                 f"({', '.join(sorted(shipped))})"
             )
+    if not path.is_file():
+        raise SpectralRefinerError(f"{path} is not a file: give a YAML config file")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise SpectralRefinerError(
+            f"{path} is not a text file: give a YAML config file (see `spectral-refiner configs`)"
+        ) from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""

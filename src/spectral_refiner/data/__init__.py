@@ -16,6 +16,7 @@ from .hdf5 import (
 from .online import OnlineStream, Reservoir
 from .parts import Parts
 from .presets import PRESETS, Preset, apply_overrides, get_preset
+from .validate import check_dataset
 from .windows import (
     Flow,
     WindowDataset,
@@ -40,6 +41,7 @@ __all__ = [
     "apply_overrides",
     "barrier",
     "build_equation",
+    "check_dataset",
     "check_windows",
     "eval_windows",
     "generate",

@@ -7,6 +7,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from ..errors import SpectralRefinerError
+
 __all__ = ["all_reduce", "barrier", "init_from_env", "local_device", "rank_and_world"]
 
 
@@ -43,9 +45,32 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
 
 def local_device(device: str) -> torch.device:
     """``auto``: the CUDA device of this rank (``LOCAL_RANK``) if CUDA is available, else the
-    CPU; any other value as given (``cuda`` becomes this rank's CUDA device)."""
+    CPU; any other value as given (``cuda`` becomes this rank's CUDA device). The one place a
+    ``--device`` is resolved: a device that does not exist here is a one-line error."""
+    given = device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SpectralRefinerError(
+            f"unknown device {given!r}: use cpu, cuda, cuda:N, mps or auto"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SpectralRefinerError(
+                f"device {given!r}: this machine (or this PyTorch build) has no CUDA device; "
+                "use cpu"
+            )
+        if (resolved.index or 0) >= count:
+            raise SpectralRefinerError(
+                f"device {given!r}: there are {count} CUDA devices (cuda:0..cuda:{count - 1})"
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise SpectralRefinerError(f"device {given!r}: MPS is not available here; use cpu")
+    elif resolved.type not in ("cpu", "cuda", "mps"):
+        raise SpectralRefinerError(f"device {given!r} is not supported: use cpu, cuda or mps")
+    return resolved

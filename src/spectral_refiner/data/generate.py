@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..atomic import atomic_path
+from ..atomic import check_writable
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, make_initial_condition, simulate
 from ..problem import Problem
@@ -94,16 +94,6 @@ def _fingerprint(preset: Preset, seed: int, dtype: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _check_writable(out: Path) -> None:
-    parent = out.parent
-    if not parent.is_dir():
-        raise SpectralRefinerError(f"cannot write {out}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise SpectralRefinerError(f"cannot write {out}: directory {parent} is not writable")
-    if out.is_dir():
-        raise SpectralRefinerError(f"cannot write {out}: it is a directory; give a file name")
-
-
 def generate(
     preset: Preset,
     out: str | os.PathLike,
@@ -145,11 +135,11 @@ def generate(
     preset = preset.validate()
     torch_dtype = parse_dtype(dtype)
     out = Path(out)
-    _check_writable(out)
+    check_writable(out)
     fingerprint = _fingerprint(preset, seed, dtype)
+    parts = Parts(out, fingerprint)
     if out.exists() and not overwrite:
-        existing = read_info(out).attrs.get("fingerprint")
-        if existing == fingerprint:
+        if parts.finished():  # the same file (leftovers of a kill after its rename removed)
             return out
         raise SpectralRefinerError(
             f"{out} exists and was made with other parameters: choose another --out or pass "
@@ -157,7 +147,6 @@ def generate(
         )
     equation = build_equation(preset, device, torch_dtype)
     _warn_same_seed(preset, seed, out)
-    parts = Parts(out, fingerprint)
     parts.check(overwrite)  # every rank sees stale pieces, so every rank stops
     init_from_env(device)
     rank, world = rank_and_world()
@@ -174,7 +163,7 @@ def generate(
         dynamic_ncols=True,
     )
     done = 0
-    with bar:
+    with parts.guard(), bar:
         for start in range(0, len(todo), preset.batch_size):
             batch = todo[start : start + preset.batch_size]
 
@@ -199,9 +188,6 @@ def generate(
                 f"{len(missing)} trajectories are missing from {parts.folder}: rerun the same "
                 "command"
             )
-        for stale in out.parent.glob(f".{out.name}.tmp-*"):
-            if stale != atomic_path(out):
-                stale.unlink(missing_ok=True)
         policy = (
             f"fixed dt={preset.dt}"
             if preset.dt is not None

@@ -14,9 +14,9 @@ H^-1 errors too.
 The output is a dataset file of the same schema: the predicted frames as
 ``t0_fields/vorticity`` ``(trajectories, t_out, n, n)`` with their times, and per trajectory
 in ``estimates/``: ``eta`` (and ``eta_unrefined``), ``rel_l2``/``rel_h1``/``rel_h-1`` (and the
-``_unrefined`` ones) when the truth is known. Work is saved chunk by chunk
-(:class:`~spectral_refiner.data.Parts`), so an interrupted run resumes, and the file appears
-only when complete.
+``_unrefined`` ones) when the truth is known. Work is saved
+(:class:`~spectral_refiner.data.Parts`) one trajectory per piece, keyed by its index, so an
+interrupted run resumes with any batch size, and the file appears only when complete.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..atomic import check_writable
 from ..data import (
     Parts,
     parse_dtype,
+    read_estimates,
     read_info,
     write_dataset,
 )
@@ -79,11 +81,11 @@ def predict_file(
     of η and of each true error before and after refinement, the fraction of instances the
     refinement improved (true relative L2) and the median improvement factor.
     """
+    out = check_writable(out, reads=(input_file,))
+    if batch < 1:
+        raise SpectralRefinerError(f"--batch must be >= 1, got {batch}")
     data = open_run_data(run_dir, input_file, select)
     run, model, flow = data.run, data.model, data.flow
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
     if refine:
         check_refinable(model, str(run.path))
     t_in, t_out = model.t_in, model.t_out
@@ -93,47 +95,57 @@ def predict_file(
             f"{input_file} holds {data.frames()} (at stride {data.stride}): lower --start or "
             "use longer trajectories"
         )
-    n = resolution or data.trained_resolution
+    n = data.trained_resolution if resolution is None else resolution
     if n < 4 or n % 2:
         raise SpectralRefinerError(f"--resolution must be an even integer >= 4, got {n}")
-    has_truth = data.has_truth(start, t_in + t_out, n)
     torch_dtype = parse_dtype(dtype)
     residual = data.residual(n, device, torch_dtype)
     equation, dt = residual.equation, residual.dt
+    count = flow.frames.shape[0]
+    if count == 0:
+        raise SpectralRefinerError(f"{input_file} holds no trajectories: nothing to predict")
+    # The identity of the result: every input of it, and not the batch size (instances are
+    # independent of their batch), so a rerun with another --batch continues the same job.
+    checkpoint = run.best if run.best.is_file() else run.latest
+    source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
+    identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source, data.trajectories)
+    settings = (refine, n, start, steps if refine else 0, tol if refine else 0.0, dtype)
+    parts = Parts(out, _fingerprint(*identity, *settings, equation.grid.device.type, __version__))
+    if out.exists():
+        if parts.finished():  # a rerun of a finished job (or one killed after its rename)
+            return _summary_of_file(out, refine, n, data.trained_resolution)
+        if not overwrite:
+            raise SpectralRefinerError(f"{out} exists: choose another --out or pass --overwrite")
+    parts.check(overwrite, marker="prediction_of")
+    has_truth = data.has_truth(start, t_in + t_out, n)
     model.to(device=equation.grid.device, dtype=torch_dtype)
     inputs = data.inputs(start, dtype=torch_dtype)
     truths = data.window(start + t_in, t_out, n, torch_dtype) if has_truth else None
 
-    count = flow.frames.shape[0]
-    chunks = [list(range(i, min(i + batch, count))) for i in range(0, count, batch)]
-    checkpoint = run.best if run.best.is_file() else run.latest
-    source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
-    identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source, data.trajectories)
-    parts = Parts(out, _fingerprint(*identity, refine, n, start, steps, tol, dtype, __version__))
-    parts.check(overwrite)
     parts.open({"run": str(run.path), "input": str(input_file)})
+    todo = [i for i in range(count) if not parts.has(i)]
     bar = tqdm(
         total=count,
+        initial=count - len(todo),
         unit="traj",
         desc="refine" if refine else "predict",
         disable=not progress,
         dynamic_ncols=True,
     )
-    with bar:
-        bar.update(sum(len(c) for i, c in enumerate(chunks) if parts.has(i)))
-        for i, chunk in enumerate(chunks):
-            if parts.has(i):
-                continue
+    with parts.guard(), bar:
+        for first in range(0, len(todo), batch):
+            chunk = todo[first : first + batch]
             t0 = time.perf_counter()
             w_in = inputs[chunk].to(equation.grid.device)
             truth = truths[chunk].to(equation.grid.device) if has_truth else None
             pieces = _predict_chunk(model, w_in, truth, residual, refine, steps, tol)
-            pieces["seconds"] = np.array(time.perf_counter() - t0)
-            parts.save(i, **pieces)
+            seconds = (time.perf_counter() - t0) / len(chunk)
+            for j, i in enumerate(chunk):  # one piece per trajectory, keyed by its index
+                parts.save(i, seconds=np.array(seconds), **{k: v[j] for k, v in pieces.items()})
             bar.update(len(chunk))
 
-    loaded = [parts.load(i) for i in range(len(chunks))]
-    fields = {k: np.concatenate([p[k] for p in loaded]) for k in loaded[0] if k != "seconds"}
+    loaded = [parts.load(i) for i in range(count)]
+    fields = {k: np.stack([p[k] for p in loaded]) for k in loaded[0] if k != "seconds"}
     seconds = float(sum(p["seconds"] for p in loaded))
     prediction = fields.pop("prediction")
     t_last = flow.times[(start + t_in - 1) * data.stride]
@@ -154,6 +166,7 @@ def predict_file(
             "input_start_frame": start,
             "package_version": __version__,
             "fingerprint": parts.fingerprint,
+            "seconds": seconds,
         },
         estimates=fields,
         keys=flow.keys,
@@ -161,6 +174,15 @@ def predict_file(
     )
     parts.remove()
     return _summary(fields, refine, has_truth, n, data.trained_resolution, seconds, count, out)
+
+
+def _summary_of_file(out: Path, refine: bool, n: int, n_train: int) -> dict[str, Any]:
+    """The summary of a finished prediction file (a rerun of the job that wrote it)."""
+    fields = read_estimates(out)
+    info = read_info(out)
+    has_truth = "rel_l2" in fields
+    seconds = float(info.attrs.get("seconds", 0.0))
+    return _summary(fields, refine, has_truth, n, n_train, seconds, info.n_trajectories, out)
 
 
 @torch.no_grad()

@@ -46,7 +46,11 @@ def train(
     config = config.validate()
     device = local_device(config.device)
     init_from_env(device)
-    run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite)
+    reads = (config.data.file,) if config.data.file else ()
+    run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite, reads)
+    if resume and rank_and_world()[0] == 0:
+        run.repair()  # a kill between checkpoint writes: make them agree before loading
+    barrier()
     rank, world = rank_and_world()
     dtype = parse_dtype(config.dtype)
     d = config.data

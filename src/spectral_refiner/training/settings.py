@@ -188,6 +188,13 @@ class TrainConfig:
             raise bad("optim.max_time", f"must be positive or none, got {opt.max_time}")
         if opt.weight_decay < 0 or opt.checkpoint_every < 0:
             raise bad("optim.weight_decay / optim.checkpoint_every", "must be >= 0")
+        for key, value in self.model.items():  # sizes and ratios of the model
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            positive = key == "width" or (key.endswith("_ratio") and key != "mlp_ratio")
+            if value < 0 or (positive and value <= 0):
+                need = "positive" if positive else ">= 0"
+                raise bad(f"model.{key}", f"must be {need}, got {value}")
         if self.dtype not in ("float32", "float64"):
             raise bad("dtype", f"must be float32 or float64, got {self.dtype!r}")
         return self

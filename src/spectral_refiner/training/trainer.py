@@ -45,7 +45,7 @@ from ..data import all_reduce, barrier, rank_and_world
 from ..metrics import WINDOW_METRICS, window_metrics
 from ..models import NeuralOperator, model_payload
 from ..problem import Problem
-from .checkpoint import capture_rng, load_checkpoint, model_from_checkpoint, save_checkpoint
+from .checkpoint import capture_rng, load_checkpoint, model_from_checkpoint
 from .losses import Objective
 from .optim import Optimisation
 from .run import MetricsLog, RunDir
@@ -208,12 +208,7 @@ class Trainer:
 
     def _save(self, best: bool = False, keep: bool = False) -> None:
         if self.rank == 0:
-            payload = self._payload()
-            save_checkpoint(self.run.latest, payload)
-            if best:
-                save_checkpoint(self.run.best, payload)
-            if keep:
-                save_checkpoint(self.run.epoch(self.progress.epoch), payload)
+            self.run.save(self._payload(), best=best, keep=keep)
 
     def fit(self) -> dict[str, Any]:
         """Train to ``optim.epochs`` epochs (from where the run stands), then evaluate the best
