@@ -43,6 +43,10 @@ def _replace_vorticity(f: h5py.File, array: np.ndarray) -> None:
     group.create_dataset("vorticity", data=array)
     group["vorticity"].attrs.update(attrs)
     f.attrs["n_trajectories"] = array.shape[0]
+    if "keys" in f:  # the trajectories' keys follow the trajectories
+        keys = f["keys"][: array.shape[0]]
+        del f["keys"]
+        f.create_dataset("keys", data=keys)
 
 
 def _set_value(value: float):
@@ -56,8 +60,10 @@ def _set_value(value: float):
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """The dataset, its broken copies and a trained SFNO run, in one folder ``root``."""
     root = tmp_path_factory.mktemp("tiny")
-    data = generate(apply_overrides(get_preset("tiny"), DATA), root / "data.h5", progress=False)
-    run = train_small_run(data, root, "sfno")
+    preset = apply_overrides(get_preset("tiny"), DATA)
+    run = train_small_run(generate(preset, root / "train.h5", progress=False), root, "sfno")
+    # Held-out trajectories (another seed): what predict, refine and evaluate may be given.
+    data = generate(preset, root / "data.h5", seed=1, progress=False)
     with h5py.File(data) as f:
         w = f["t0_fields/vorticity"][()]
     files = {

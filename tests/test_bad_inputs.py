@@ -19,7 +19,7 @@ from spectral_refiner.cli import main
 
 tiny, read_only = robust_support.tiny, robust_support.read_only  # session fixtures
 
-GEN = "generate --preset tiny --out {root}/new.h5 --set n_trajectories=1 --quiet"
+GEN = "generate --preset tiny --out {root}/new.h5 --set n_trajectories=1 --seed 3 --quiet"
 TRAIN = "train --config {config} --data {data} --out {root}/new-run --quiet"
 REFINE = "refine --run {run} --data {data} --out {root}/refined.h5 --steps 2 --quiet"
 PREDICT = "predict --run {run} --input {data} --out {root}/pred.h5 --quiet"

@@ -119,7 +119,8 @@ def test_generate_rerun_after_a_kill_after_the_final_rename_cleans_up(tiny, tmp_
     parts.mkdir()
     (parts / "part_000000.npz").write_bytes(b"a finished trajectory")
     overrides = [x for item in robust_support.DATA for x in ("--set", item)]
-    assert main(["generate", "--preset", "tiny", "--out", str(out), *overrides, "--quiet"]) == 0
+    argv = ["generate", "--preset", "tiny", "--out", str(out), *overrides, "--seed", "1"]
+    assert main([*argv, "--quiet"]) == 0
     assert not parts.exists() and tree(tmp_path) == {"data.h5": tree(tiny["root"])["data.h5"]}
 
 
@@ -257,10 +258,10 @@ def test_a_stale_best_is_refused_then_repaired_on_resume(whole, tiny, tmp_path, 
     shutil.copy(run / "checkpoints" / "epoch-1.pt", run / "checkpoints" / "best.pt")
     (run / "checkpoints" / "epoch-2.pt").unlink()
     (run / "summary.json").unlink()
-    predict = ["predict", "--run", str(run), "--input", str(tiny["data"]), "--quiet"]
+    predict = ["predict", "--run", str(run), "--input", str(tiny["data"]), "--split", "test"]
     before = tree(run)
     capsys.readouterr()
-    assert main([*predict, "--out", str(tmp_path / "p.h5")]) == 2
+    assert main([*predict, "--out", str(tmp_path / "p.h5"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "older than the best epoch 2" in err and f"train --resume {run}" in err
     assert tree(run) == before and not (tmp_path / "p.h5").exists()

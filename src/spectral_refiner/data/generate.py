@@ -146,8 +146,8 @@ def generate(
             "--overwrite"
         )
     equation = build_equation(preset, device, torch_dtype)
-    _warn_same_seed(preset, seed, out)
     parts.check(overwrite)  # every rank sees stale pieces, so every rank stops
+    _warn_same_seed(preset, seed, out)
     init_from_env(device)
     rank, world = rank_and_world()
     if rank == 0:

@@ -106,7 +106,7 @@ def predict_file(
         raise SpectralRefinerError(f"{input_file} holds no trajectories: nothing to predict")
     # The identity of the result: every input of it, and not the batch size (instances are
     # independent of their batch), so a rerun with another --batch continues the same job.
-    checkpoint = run.best if run.best.is_file() else run.latest
+    checkpoint = run.checkpoint_path()
     source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
     identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source, data.trajectories)
     settings = (refine, n, start, steps if refine else 0, tol if refine else 0.0, dtype)

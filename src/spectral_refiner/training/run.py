@@ -201,25 +201,28 @@ class RunDir:
         atomic_write_text(self.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def checkpoint_path(self, best: bool = True) -> Path:
-        """The best checkpoint if there is one (and ``best``), else the latest."""
-        return self.best if best and self.best.is_file() else self.latest
+        """The best checkpoint if there is one (and ``best``), else the latest; a ``best.pt``
+        older than the best epoch ``latest.pt`` records (a kill between the two writes) is
+        refused, never used."""
+        if not (best and self.best.is_file()):
+            return self.latest
+        if self.latest.is_file():
+            recorded = load_checkpoint(self.latest)["progress"]["best_epoch"]
+            if (self._best_epoch() or 0) < recorded:
+                raise SpectralRefinerError(
+                    f"{self.best} is older than the best epoch {recorded} that "
+                    f"{self.latest} records (training was killed mid-save): repair it "
+                    f"with `spectral-refiner train --resume {self.path}`"
+                )
+        return self.best
 
     def load_model(
         self, best: bool = True, path: Path | None = None
     ) -> tuple[NeuralOperator, dict[str, Any]]:
-        """The trained model (the best checkpoint, else the latest, or the one at ``path``)
-        in evaluation mode, and the checkpoint's record of its training data (see
+        """The trained model (:meth:`checkpoint_path`, or the one at ``path``) in evaluation
+        mode, and the checkpoint's record of its training data (see
         ``Trainer.data_record``)."""
-        if path is None:
-            path = self.checkpoint_path(best)
-            if path == self.best and self.latest.is_file():
-                recorded = load_checkpoint(self.latest)["progress"]["best_epoch"]
-                if (self._best_epoch() or 0) < recorded:
-                    raise SpectralRefinerError(
-                        f"{self.best} is older than the best epoch {recorded} that "
-                        f"{self.latest} records (training was killed mid-save): repair it "
-                        f"with `spectral-refiner train --resume {self.path}`"
-                    )
+        path = path or self.checkpoint_path(best)
         payload = load_checkpoint(path)
         if "data" not in payload:
             raise SpectralRefinerError(f"{path} does not record its training data: retrain")
