@@ -1,6 +1,7 @@
 """Datasets: presets, the resumable generator, Well-schema HDF5 files, trajectory windows and
-the online (solver-in-the-loop) stream."""
+the online (solver-in-the-loop) stream, all2all frame pairs."""
 
+from .all2all import PairDataset, all2all_pairs, max_lead_frames, random_pairs
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, simulate_preset
 from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_dataset
@@ -23,10 +24,12 @@ __all__ = [
     "DatasetInfo",
     "Flow",
     "OnlineStream",
+    "PairDataset",
     "Parts",
     "Preset",
     "Reservoir",
     "WindowDataset",
+    "all2all_pairs",
     "all_reduce",
     "apply_overrides",
     "barrier",
@@ -37,7 +40,9 @@ __all__ = [
     "get_preset",
     "init_from_env",
     "local_device",
+    "max_lead_frames",
     "parse_dtype",
+    "random_pairs",
     "random_windows",
     "rank_and_world",
     "read_estimates",
