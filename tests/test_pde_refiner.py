@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from spectral_refiner.config import config_from_dict
 from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.models import PDERefiner, build_model
 
@@ -135,9 +136,23 @@ def test_training_loss_is_the_papers_objective():
         (dict(backbone={"name": "sfno"}), "model sfno takes no step conditioning: choose a"),
         (dict(backbone={"name": "unet", "t_in": 3}), "sets the backbone's t_in, t_out"),
         (dict(backbone={"name": "vit"}), "backbone name 'vit' is unknown"),
+        (dict(t_out=4), "predicts one frame per step, got t_out=4: set data.t_out=1"),
     ],
 )
 def test_bad_configuration_is_one_line(kwargs, message):
     with pytest.raises(SpectralRefinerError, match=message) as err:
         build_model("pde_refiner", **kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_a_training_config_names_it_with_its_backbone():
+    """The registry makes the wrapper nameable in a config, its backbone a nested mapping."""
+    raw = {"name": "pde_refiner", "backbone": dict(UNET), "refinement_steps": 2}
+    config = config_from_dict({"model": raw, "data": {"t_in": 2, "t_out": 1}})
+    model = build_model("pde_refiner", **config.model_kwargs())
+    expected = {"t_in": 2, "t_out": 1, "backbone": UNET, "refinement_steps": 2, "sigma_min": 2e-7}
+    assert model.config == expected
+    with pytest.raises(
+        SpectralRefinerError, match=r"model\.backbone: 'unet' is not a valid mapping"
+    ):
+        config_from_dict({"model": {"name": "pde_refiner", "backbone": "unet"}})

@@ -55,6 +55,9 @@ class PDERefiner(NeuralOperator):
     ----------
     t_in : int
         Previous frames the next one is predicted from.
+    t_out : int
+        Must be 1 (a one-step model; present so that a training config's ``data.t_out``
+        reaches the check).
     backbone : dict, optional
         ``{"name": ..., **arguments}`` of a registered model that takes a ``condition_on``
         argument (``unet``, ``fno2d``, ``scot``); the wrapper sets its ``t_in``, ``t_out`` and
@@ -69,11 +72,16 @@ class PDERefiner(NeuralOperator):
     def __init__(
         self,
         t_in: int = 1,
+        t_out: int = 1,
         backbone: dict[str, Any] | None = None,
         refinement_steps: int = 3,
         sigma_min: float = 2e-7,
     ) -> None:
         super().__init__()
+        if t_out != 1:
+            raise SpectralRefinerError(
+                f"pde_refiner predicts one frame per step, got t_out={t_out}: set data.t_out=1"
+            )
         if refinement_steps < 0:
             raise SpectralRefinerError(
                 f"pde_refiner: refinement_steps must be >= 0, got {refinement_steps}"
