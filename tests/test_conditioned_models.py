@@ -59,6 +59,18 @@ def test_zeroing_the_conditioning_path_changes_the_prediction(name):
     torch.testing.assert_close(zeroed, plain, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("name", sorted(CONDITIONED))
+def test_every_parameter_takes_part_without_conditioning(name):
+    """A conditioned model called without its keyword (fixed-window training) keeps every
+    parameter in the graph, as torchrun's data parallelism requires; the embedding's gradient
+    is zero, as its output is."""
+    model = _build(name)
+    model(_x()).square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    assert all(p.grad.abs().max() == 0 for p in model.embedding.parameters())
+
+
 def test_scot_windows_are_periodic():
     """On the torus the cyclically shifted windows need no mask: shifting the input by the
     model's divisor (patch x window x 2^(levels-1) points, which keeps every window grid

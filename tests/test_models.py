@@ -24,7 +24,7 @@ SMALL = {
     "unet": dict(t_in=4, t_out=2, width=8, levels=3),
     "cnn": dict(t_in=4, t_out=2, width=8, n_layers=3),
     "scot": dict(
-        t_in=4, t_out=2, embed_dim=8, patch_size=2, window_size=2, levels=3, depth=2, head_dim=4
+        t_in=4, t_out=2, embed_dim=8, patch_size=2, window_size=2, levels=2, depth=2, head_dim=4
     ),
     "pde_refiner": dict(
         t_in=2,

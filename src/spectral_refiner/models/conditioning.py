@@ -125,11 +125,15 @@ def embed(
     embedding: ScalarEmbedding | None, conditioning: Mapping[str, torch.Tensor], like: torch.Tensor
 ) -> torch.Tensor | None:
     """The embedding ``e (B, E)`` of the one conditioning value given, zeros when none is
-    given (the fixed-window model), ``None`` for a model without conditioning."""
+    given (the fixed-window model), ``None`` for a model without conditioning.
+
+    The zeros are ``0 · embedding(0)``: exactly zero, but the embedding's parameters stay in
+    the autograd graph (with zero gradient), as data-parallel training requires of every
+    parameter in every step."""
     if embedding is None:
         return None
     if not conditioning:
-        return like.new_zeros(like.shape[0], embedding.fc2.out_features)
+        return embedding(like.new_zeros(like.shape[0])) * 0
     (value,) = conditioning.values()
     return embedding(value)
 
