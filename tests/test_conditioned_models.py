@@ -107,6 +107,11 @@ def test_conditioning_is_off_by_default_and_bad_conditioning_is_one_line():
         (ScOT(t_in=2), {"lead_time": float("nan")}, "lead_time must be finite"),
         (ScOT(t_in=2), {"lead_time": torch.ones(3)}, r"\(2,\) tensor for a batch of 2"),
         (UNet(t_in=2, condition_on="step"), {"step": -1}, "step must be finite and non-neg"),
+        (
+            ScOT(t_in=2, condition_max=4.0),
+            {"lead_time": torch.tensor([1.0, 4.5])},
+            r"lead_time 4.5 is beyond the largest value model scot was trained for \(4, its ",
+        ),
     ]
     for model, kwargs, message in checks:
         with pytest.raises(SpectralRefinerError, match=message) as err:

@@ -134,7 +134,10 @@ def test_training_loss_is_the_papers_objective():
         (dict(sigma_min=0.0), r"sigma_min must be in \(0, 1\), got 0.0"),
         (dict(sigma_min=1.0), r"sigma_min must be in \(0, 1\), got 1.0"),
         (dict(backbone={"name": "sfno"}), "model sfno takes no step conditioning: choose a"),
-        (dict(backbone={"name": "unet", "t_in": 3}), "sets the backbone's t_in, t_out"),
+        (
+            dict(backbone={"name": "unet", "t_in": 3}),
+            "sets the backbone's t_in, t_out, condition_on, condition_max",
+        ),
         (dict(backbone={"name": "vit"}), "backbone name 'vit' is unknown"),
         (dict(t_out=4), "predicts one frame per step, got t_out=4: set data.t_out=1"),
     ],

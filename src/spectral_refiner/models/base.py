@@ -62,6 +62,8 @@ class NeuralOperator(nn.Module):
     #: The conditioning keywords the model's call takes (see :meth:`forward`); a model with
     #: optional conditioning sets it per instance from its constructor arguments.
     conditioning: frozenset[str] = frozenset()
+    #: The largest conditioning value the model was trained for (``None``: unchecked).
+    condition_max: float | None = None
     t_in: int
     t_out: int
 
@@ -110,13 +112,15 @@ class NeuralOperator(nn.Module):
         Conditioning. Keywords (``lead_time``, ``noise_level``, ``step``; see
         :mod:`~.conditioning`) are one scalar per instance, a number or a ``(B,)`` tensor.
         A model declares the keywords it takes in :attr:`conditioning`; the ones given are
-        checked, converted to ``(B,)`` tensors of the input's dtype and device and passed to
-        :meth:`operator` as keywords (not normalised: they are not vorticity). Without a
-        keyword the call is the plain fixed-window one, so ``operator(z)`` of a model without
-        conditioning never sees a keyword.
+        checked (also against :attr:`condition_max`), converted to ``(B,)`` tensors of the
+        input's dtype and device and passed to :meth:`operator` as keywords (not normalised:
+        they are not vorticity). Without a keyword the call is the plain fixed-window one, so
+        ``operator(z)`` of a model without conditioning never sees a keyword.
         """
         self.check_input(w_in)
-        values = conditioning_values(self.name, self.conditioning, conditioning, w_in)
+        values = conditioning_values(
+            self.name, self.conditioning, conditioning, w_in, self.condition_max
+        )
         return self.normalised(self.operator, w_in, **values)
 
     def normalised(

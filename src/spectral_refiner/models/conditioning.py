@@ -52,17 +52,20 @@ def conditioning_values(
     accepted: frozenset[str],
     values: Mapping[str, float | torch.Tensor],
     like: torch.Tensor,
+    maximum: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """``values`` as ``(B,)`` tensors of ``like``'s dtype and device (``B = like.shape[0]``).
 
-    A value is a number (the same for every instance), a 0-d tensor or a ``(B,)`` tensor.
+    A value is a number (the same for every instance), a 0-d tensor or a ``(B,)`` tensor;
+    ``maximum`` is the largest value the model was trained for (none: unchecked).
 
     Raises
     ------
     SpectralRefinerError
         For a keyword the model does not take (``model X takes no lead_time conditioning``),
-        a tensor of another batch size, or a value that is not finite or below its bound
-        (lead times must be positive, noise levels and steps non-negative).
+        a tensor of another batch size, a value that is not finite or below its bound
+        (lead times must be positive, noise levels and steps non-negative), or one above
+        ``maximum``.
     """
     out = {}
     batch = like.shape[0]
@@ -86,6 +89,11 @@ def conditioning_values(
             relation = "positive" if key in _STRICT else "non-negative"
             raise SpectralRefinerError(
                 f"{key} must be finite and {relation}, got {v[bad][0].item()}"
+            )
+        if maximum is not None and bool((v > maximum).any()):
+            raise SpectralRefinerError(
+                f"{key} {v.max().item():g} is beyond the largest value model {model} was trained "
+                f"for ({maximum:g}, its condition_max): stay within it, or chain predictions"
             )
         out[key] = v
     return out

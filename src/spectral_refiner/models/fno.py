@@ -45,6 +45,9 @@ class FNO2d(NeuralOperator):
         (:class:`~.conditioning.FiLM`), by the embedding ``e`` of the keyword's value
         (:class:`~.conditioning.ScalarEmbedding`, size ``width``; ``e = 0`` when the call
         omits it).
+    condition_max : float, optional
+        The largest conditioning value the model is trained for (e.g. the maximum lead time of
+        all2all training); a call beyond it is an error. Default: unchecked.
     """
 
     def __init__(
@@ -58,10 +61,12 @@ class FNO2d(NeuralOperator):
         projection_ratio: float = 2.0,
         mlp_ratio: float = 0.0,
         condition_on: str | None = None,
+        condition_max: float | None = None,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
         self.conditioning = check_condition_on(self.name, condition_on)
+        self.condition_max = condition_max
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.

@@ -40,7 +40,7 @@ from .base import MODELS, NeuralOperator, build_model, register
 
 __all__ = ["PDERefiner"]
 
-_SET_BY_WRAPPER = ("t_in", "t_out", "condition_on")
+_SET_BY_WRAPPER = ("t_in", "t_out", "condition_on", "condition_max")
 
 
 @register("pde_refiner")
@@ -60,8 +60,9 @@ class PDERefiner(NeuralOperator):
         reaches the check).
     backbone : dict, optional
         ``{"name": ..., **arguments}`` of a registered model that takes a ``condition_on``
-        argument (``unet``, ``fno2d``, ``scot``); the wrapper sets its ``t_in``, ``t_out`` and
-        ``condition_on``. Default ``{"name": "unet", "width": 32, "levels": 3}``.
+        argument (``unet``, ``fno2d``, ``scot``); the wrapper sets its ``t_in``, ``t_out``,
+        ``condition_on`` (``step``) and ``condition_max`` (``K``). Default
+        ``{"name": "unet", "width": 32, "levels": 3}``.
     refinement_steps : int
         ``K >= 0``.
     sigma_min : float
@@ -114,7 +115,7 @@ class PDERefiner(NeuralOperator):
                     f"model {name} takes no step conditioning: choose a PDE-Refiner backbone "
                     f"among {', '.join(takes)}"
                 )
-            spec.update(t_in=t_in + 1, condition_on="step")
+            spec.update(t_in=t_in + 1, condition_on="step", condition_max=float(refinement_steps))
         else:
             spec.update(t_in=t_in)
         self.backbone = build_model(name, t_out=1, **spec)

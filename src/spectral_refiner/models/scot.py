@@ -182,6 +182,9 @@ class ScOT(NeuralOperator):
         Hidden width of each block's MLP, as a multiple of its channels.
     condition_on : {"lead_time", "noise_level", "step"}
         The conditioning keyword of the call.
+    condition_max : float, optional
+        The largest conditioning value the model is trained for (e.g. the maximum lead time of
+        all2all training); a call beyond it is an error. Default: unchecked.
     """
 
     def __init__(
@@ -196,12 +199,14 @@ class ScOT(NeuralOperator):
         head_dim: int = 16,
         mlp_ratio: float = 2.0,
         condition_on: str = "lead_time",
+        condition_max: float | None = None,
     ) -> None:
         super().__init__()
         if min(embed_dim, patch_size, window_size, levels, depth, head_dim) < 1:
             raise SpectralRefinerError("scot: every size must be a positive integer")
         self.t_in, self.t_out = t_in, t_out
         self.conditioning = check_condition_on(self.name, condition_on)
+        self.condition_max = condition_max
         if not self.conditioning:
             raise SpectralRefinerError("scot needs a condition_on keyword (e.g. lead_time)")
         self.divisor = patch_size * window_size * 2 ** (levels - 1)

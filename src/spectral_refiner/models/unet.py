@@ -66,6 +66,9 @@ class UNet(NeuralOperator):
         residual block modulates its second norm's output by the embedding ``e``
         (size ``width``) of the keyword's value, as in the U-Nets of diffusion models
         (``e = 0`` when the call omits it). PDE-Refiner's backbone uses ``step``.
+    condition_max : float, optional
+        The largest conditioning value the model is trained for (e.g. the maximum lead time of
+        all2all training); a call beyond it is an error. Default: unchecked.
     """
 
     def __init__(
@@ -75,10 +78,12 @@ class UNet(NeuralOperator):
         width: int = 32,
         levels: int = 3,
         condition_on: str | None = None,
+        condition_max: float | None = None,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
         self.conditioning = check_condition_on(self.name, condition_on)
+        self.condition_max = condition_max
         dim = width if self.conditioning else 0
         self.embedding = ScalarEmbedding(width) if self.conditioning else None
         chans = [width * 2**i for i in range(levels)]
