@@ -22,17 +22,47 @@ SMALL = {
     "fno3d": dict(t_in=4, t_out=6, width=6, modes=4, time_modes=2, n_layers=2, time_padding=2),
     "sfno": dict(t_in=5, t_out=6, width=6, modes=4, time_modes=2, n_layers=2),
     "unet": dict(t_in=4, t_out=2, width=8, levels=3),
+    "cnn": dict(t_in=4, t_out=2, width=8, n_layers=3),
+    "scot": dict(
+        t_in=4, t_out=2, embed_dim=8, patch_size=2, window_size=2, levels=2, depth=2, head_dim=4
+    ),
+    "pde_refiner": dict(
+        t_in=2,
+        backbone={"name": "unet", "width": 8, "levels": 2},
+        refinement_steps=2,
+        sigma_min=0.1,
+    ),
 }
+# Conditioned variants, called with one lead time (or step) per instance.
+VARIANTS = {
+    "fno2d_lead_time": ("fno2d", dict(SMALL["fno2d"], condition_on="lead_time")),
+    "unet_step": ("unet", dict(SMALL["unet"], condition_on="step")),
+}
+CALLS = {
+    "scot": {"lead_time": torch.tensor([0.5, 3.0], dtype=torch.float64)},
+    "fno2d_lead_time": {"lead_time": torch.tensor([0.5, 3.0], dtype=torch.float64)},
+    "unet_step": {"step": torch.tensor([1.0, 2.0], dtype=torch.float64)},
+}
+CASES = sorted([*SMALL, *VARIANTS])
+
+
+def _spec(case: str) -> tuple[str, dict]:
+    return VARIANTS.get(case, (case, SMALL.get(case, {})))
 
 
 def _input(name: str, n: int = 32, batch: int = 2, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, SMALL[name]["t_in"], n, n, generator=g, dtype=torch.float64)
+    return torch.randn(batch, _spec(name)[1]["t_in"], n, n, generator=g, dtype=torch.float64)
 
 
 def _model(name: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(name, **SMALL[name]).double()
+    model_name, kwargs = _spec(name)
+    return build_model(model_name, **kwargs).double()
+
+
+def _call(model: torch.nn.Module, case: str, x: torch.Tensor) -> torch.Tensor:
+    return model(x, **CALLS.get(case, {}))
 
 
 def _fft_reference(conv: SpectralConv, v: torch.Tensor, out_size: int | None) -> torch.Tensor:
@@ -106,47 +136,48 @@ def test_widen_keeps_the_output_and_adds_trainable_modes():
         conv.widen((1, 7, 7))
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", CASES)
 def test_every_block_changes_the_output(name):
     """Zeroing the output of any submodule that holds parameters changes the prediction,
-    so no block's output is silently dropped."""
+    so no block's output is silently dropped (conditioned models: called with their
+    conditioning, so the embedding and every modulation count)."""
     model, x = _model(name), _input(name)
     with torch.no_grad():
-        base = model(x)
+        base = _call(model, name, x)
     blocks = [
         (n, m)
         for n, m in model.named_modules()
         if n and list(m.parameters()) and not isinstance(m, torch.nn.ModuleList)
     ]
-    assert len(blocks) >= 8
+    assert len(blocks) >= (3 if name == "cnn" else 8)
     for block_name, block in blocks:
         handle = block.register_forward_hook(lambda mod, inp, out: torch.zeros_like(out))
         try:
             with torch.no_grad():
-                out = model(x)
+                out = _call(model, name, x)
         finally:
             handle.remove()
         change = (out - base).norm() / base.norm()
         assert change > 1e-4, f"{name}: zeroing {block_name} does not change the output"
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", CASES)
 def test_gradients_reach_every_parameter(name):
     model, x = _model(name), _input(name)
-    out = model(x)
-    assert out.shape == (2, SMALL[name]["t_out"], 32, 32)
+    out = _call(model, name, x)
+    assert out.shape == (2, _spec(name)[1].get("t_out", 1), 32, 32)
     out.square().mean().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: no gradient to {pname}"
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", CASES)
 def test_inference_path_equals_the_training_path(name):
     """Without autograd some operations run in place; the numbers must not change."""
     model, x = _model(name), _input(name)
     with torch.no_grad():
-        fast = model(x)
-    torch.testing.assert_close(fast, model(x).detach(), rtol=0, atol=1e-13)
+        fast = _call(model, name, x)
+    torch.testing.assert_close(fast, _call(model, name, x).detach(), rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize("name", ["fno2d", "sfno"])
@@ -186,7 +217,7 @@ def test_zero_shot_super_resolution(name):
     assert err <= 1e-5
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", CASES)
 def test_checkpoint_round_trip_rebuilds_an_identical_model(name, tmp_path):
     model, x = _model(name, seed=4), _input(name)
     if isinstance(model, SFNO):
@@ -198,17 +229,17 @@ def test_checkpoint_round_trip_rebuilds_an_identical_model(name, tmp_path):
     again = model_from_payload(torch.load(path, weights_only=True))
     assert rebuilt.config == again.config
     with torch.no_grad():
-        assert torch.equal(rebuilt(x), again(x))
+        assert torch.equal(_call(rebuilt, name, x), _call(again, name, x))
     original = _model(name, seed=4)
     if isinstance(original, SFNO):
         assert rebuilt.config["head_modes"] == [2, 9, 9]
     else:
         with torch.no_grad():
-            assert torch.equal(rebuilt(x), original(x))
+            assert torch.equal(_call(rebuilt, name, x), _call(original, name, x))
 
 
 def test_registry_and_parameter_counts():
-    assert set(MODELS) == {"fno2d", "fno3d", "sfno", "unet"}
+    assert set(MODELS) == {"fno2d", "fno3d", "sfno", "unet", "cnn", "scot", "pde_refiner"}
     model = build_model("fno2d", t_in=10, t_out=1, width=32, modes=6, n_layers=4)
     spectral = 4 * 32 * 32 * 13 * 7 * 2  # complex weights count twice
     assert spectral < model.n_parameters() < 1.03 * spectral

@@ -27,6 +27,8 @@ def type_name(annotation: Any) -> str:
         return " or ".join("none" if a is type(None) else type_name(a) for a in args)
     if _is_sequence(annotation):
         return f"list of {type_name(args[0])}" if args else "list"
+    if _is_mapping(annotation):
+        return "mapping"
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -39,13 +41,19 @@ def _is_sequence(annotation: Any) -> bool:
     return origin in (list, tuple, collections.abc.Sequence)
 
 
+def _is_mapping(annotation: Any) -> bool:
+    return annotation is dict or typing.get_origin(annotation) in (dict, collections.abc.Mapping)
+
+
 def coerce(value: Any, annotation: Any, key: str) -> Any:
     """``value`` (a string from the command line, or a YAML scalar or list) as ``annotation``.
 
-    Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``X | None`` and sequences
+    Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``X | None``, sequences
     ``list[X]``/``tuple[X, ...]``/``Sequence[X]`` (a YAML list, or a comma-separated string,
-    returned as a list). Integers are accepted for floats, and floats with an integral value
-    for integers; ``"1e-3"`` (which YAML reads as a string) for a float.
+    returned as a list) and mappings ``dict[str, Any]`` (a YAML mapping, kept as given: its
+    values are checked by whatever consumes it, e.g. a nested model's constructor). Integers
+    are accepted for floats, and floats with an integral value for integers; ``"1e-3"``
+    (which YAML reads as a string) for a float.
 
     Raises
     ------
@@ -74,6 +82,10 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise _bad(value, annotation, key)
         return [coerce(v, item, key) for v in value]
+    if _is_mapping(annotation):
+        if not isinstance(value, dict):
+            raise _bad(value, annotation, key)
+        return dict(value)
     try:
         return _scalar(value, annotation)
     except (TypeError, ValueError):

@@ -1,6 +1,7 @@
 """Datasets: presets, the resumable generator, Well-schema HDF5 files, trajectory windows and
-the online (solver-in-the-loop) stream."""
+the online (solver-in-the-loop) stream, all2all frame pairs."""
 
+from .all2all import PairDataset, all2all_pairs, max_lead_frames, random_pairs
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, preset_problem, simulate_preset
 from .hdf5 import (
@@ -33,10 +34,12 @@ __all__ = [
     "DatasetInfo",
     "Flow",
     "OnlineStream",
+    "PairDataset",
     "Parts",
     "Preset",
     "Reservoir",
     "WindowDataset",
+    "all2all_pairs",
     "all_reduce",
     "apply_overrides",
     "barrier",
@@ -50,8 +53,10 @@ __all__ = [
     "key_family",
     "keys_fingerprint",
     "local_device",
+    "max_lead_frames",
     "parse_dtype",
     "preset_problem",
+    "random_pairs",
     "random_windows",
     "rank_and_world",
     "read_estimates",

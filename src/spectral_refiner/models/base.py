@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import SpectralRefinerError
+from .conditioning import conditioning_values
 
 __all__ = [
     "MODELS",
@@ -38,7 +40,9 @@ def register(name: str):
 class NeuralOperator(nn.Module):
     """A map from a window of vorticity frames to the next ones.
 
-    Call: ``model(w_in)`` with ``w_in`` of shape ``(B, T_in, X, Y)`` returns ``(B, T_out, X, Y)``.
+    Call: ``model(w_in)`` with ``w_in`` of shape ``(B, T_in, X, Y)`` returns ``(B, T_out, X, Y)``;
+    a conditioned model also takes ``model(w_in, lead_time=...)`` (or ``noise_level``, ``step``:
+    the keywords in :attr:`conditioning`, see :meth:`forward`).
     Subclasses are registered with :func:`register` and implement :meth:`operator`; the
     arguments their ``__init__`` was called with (defaults filled in) are kept in
     :attr:`config`, which with :attr:`name` and the state dict is all a checkpoint needs.
@@ -60,6 +64,11 @@ class NeuralOperator(nn.Module):
     name: ClassVar[str] = ""
     data_normalization: ClassVar[bool] = True
     refinable: ClassVar[bool] = False
+    #: The conditioning keywords the model's call takes (see :meth:`forward`); a model with
+    #: optional conditioning sets it per instance from its constructor arguments.
+    conditioning: frozenset[str] = frozenset()
+    #: The largest conditioning value the model was trained for (``None``: unchecked).
+    condition_max: float | None = None
     t_in: int
     t_out: int
 
@@ -102,16 +111,37 @@ class NeuralOperator(nn.Module):
         self.data_mean.fill_(mean)
         self.data_std.fill_(std)
 
-    def forward(self, w_in: torch.Tensor) -> torch.Tensor:
-        """``(B, T_in, X, Y) -> (B, T_out, X, Y)``, normalised as the class docstring says."""
-        self.check_input(w_in)
-        if not self.data_normalization:
-            return self.operator(w_in)
-        mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
-        return torch.addcmul(mean, self.operator((w_in - mean) / std), std)
+    def forward(self, w_in: torch.Tensor, **conditioning: float | torch.Tensor) -> torch.Tensor:
+        """``(B, T_in, X, Y) -> (B, T_out, X, Y)``, normalised as the class docstring says.
 
-    def operator(self, z: torch.Tensor) -> torch.Tensor:
-        """The map on (normalised) input frames; implemented by every model."""
+        Conditioning. Keywords (``lead_time``, ``noise_level``, ``step``; see
+        :mod:`~.conditioning`) are one scalar per instance, a number or a ``(B,)`` tensor.
+        A model declares the keywords it takes in :attr:`conditioning`; the ones given are
+        checked (also against :attr:`condition_max`), converted to ``(B,)`` tensors of the
+        input's dtype and device and passed to :meth:`operator` as keywords (not normalised:
+        they are not vorticity). Without a keyword the call is the plain fixed-window one, so
+        ``operator(z)`` of a model without conditioning never sees a keyword.
+        """
+        self.check_input(w_in)
+        values = conditioning_values(
+            self.name, self.conditioning, conditioning, w_in, self.condition_max
+        )
+        return self.normalised(self.operator, w_in, **values)
+
+    def normalised(
+        self, fn: Callable[..., torch.Tensor], w_in: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
+        """``σ fn((w_in - μ) / σ, ...) + μ`` (``fn(w_in, ...)`` without data normalisation):
+        the wrapper of :meth:`forward`, for other maps of normalised frames (sampling)."""
+        if not self.data_normalization:
+            return fn(w_in, *args, **kwargs)
+        mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
+        return torch.addcmul(mean, fn((w_in - mean) / std, *args, **kwargs), std)
+
+    def operator(self, z: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        """The map on (normalised) input frames; implemented by every model. Receives the
+        conditioning keywords of the call as ``(B,)`` tensors (only those of
+        :attr:`conditioning`, only when given)."""
         raise NotImplementedError
 
     def check_input(self, w_in: torch.Tensor) -> None:

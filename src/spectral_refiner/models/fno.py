@@ -10,9 +10,11 @@ neuraloperator's ``FNO(n_modes=(12, 12))`` (12 x 7).
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from .base import NeuralOperator, register
+from .conditioning import FiLM, ScalarEmbedding, check_condition_on, embed
 from .layers import ChannelLinear, ChannelMLP, fourier_layers, periodic_encoding, time_encoding
 
 __all__ = ["FNO2d", "FNO3d"]
@@ -37,6 +39,15 @@ class FNO2d(NeuralOperator):
         Hidden width of the lifting / projection MLP, as a multiple of ``width``.
     mlp_ratio : float
         Hidden width of a pointwise feed-forward after each Fourier layer (0: none).
+    condition_on : {None, "lead_time", "noise_level", "step"}
+        Conditioning keyword of the call (default none: the plain FNO). With one, the output
+        of each Fourier layer is modulated, ``v_l -> (1 + s_l(e)) v_l + b_l(e)``
+        (:class:`~.conditioning.FiLM`), by the embedding ``e`` of the keyword's value
+        (:class:`~.conditioning.ScalarEmbedding`, size ``width``; ``e = 0`` when the call
+        omits it).
+    condition_max : float, optional
+        The largest conditioning value the model is trained for (e.g. the maximum lead time of
+        all2all training); a call beyond it is an error. Default: unchecked.
     """
 
     def __init__(
@@ -49,9 +60,13 @@ class FNO2d(NeuralOperator):
         lifting_ratio: float = 2.0,
         projection_ratio: float = 2.0,
         mlp_ratio: float = 0.0,
+        condition_on: str | None = None,
+        condition_max: float | None = None,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
+        self.conditioning = check_condition_on(self.name, condition_on)
+        self.condition_max = condition_max
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.
@@ -59,11 +74,21 @@ class FNO2d(NeuralOperator):
         self.lifting = ChannelMLP(t_in, hidden, width, fan_in=t_in + 4)
         self.layers = fourier_layers(width, (modes, modes), n_layers, mlp_ratio, False)
         self.projection = ChannelMLP(width, int(projection_ratio * width), t_out)
+        self.embedding = ScalarEmbedding(width) if self.conditioning else None
+        self.film = None
+        if self.conditioning:  # layers called one by one, each output modulated
+            self.layers = nn.ModuleList(self.layers)
+            self.film = nn.ModuleList(FiLM(width, width) for _ in range(n_layers))
 
-    def operator(self, w_in: torch.Tensor) -> torch.Tensor:
+    def operator(self, w_in: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
         enc = periodic_encoding(1, w_in.shape[-2:], w_in.dtype, w_in.device)
         v = self.lifting(w_in, add=self.encoding(enc))
-        return self.projection(self.layers(v))
+        e = embed(self.embedding, conditioning, w_in)
+        if e is None:
+            return self.projection(self.layers(v))
+        for layer, film in zip(self.layers, self.film, strict=True):
+            v = film(layer(v), e)
+        return self.projection(v)
 
 
 @register("fno3d")

@@ -1,0 +1,200 @@
+"""PDE-Refiner (Lippe et al. 2023, arXiv 2308.05732): a one-step prediction refined by a few
+denoising steps, so that the low-amplitude high-frequency part of the next frame is learned.
+
+On normalised frames ``z`` (the model's data normalisation) the next frame ``u`` is predicted
+from the ``t_in`` previous ones by a backbone ``f(z, ũ, k)`` that also sees the current
+estimate ``ũ`` (one more input channel) and is conditioned on the refinement step ``k``:
+
+.. math::
+
+    u^0 = f(z, 0, 0), \\qquad
+    \\tilde u^k = u^{k-1} + \\sigma_k \\varepsilon_k, \\qquad
+    u^k = \\tilde u^k - \\sigma_k f(z, \\tilde u^k, k), \\qquad k = 1..K,
+
+with ``ε_k ~ N(0, I)`` and the noise schedule ``σ_k = σ_min^{k/K}`` (exponentially decreasing to
+``σ_min`` at ``k = K``). Training draws one ``k ∈ {0..K}`` per sample, uniformly: ``k = 0``
+is the plain one-step MSE ``|f(z, 0, 0) - u|²``, ``k ≥ 1`` predicts the noise,
+``|f(z, u + σ_k ε, k) - ε|²``. The paper's defaults are ``K = 3`` and ``σ_min = 2e-7``
+(checked against its description and its Appendix pseudocode).
+
+With ``K = 0`` there is no refinement, so no estimate channel and no step conditioning: the
+backbone is then exactly the plain model ``build_model(name, t_in=t_in, t_out=1, ...)``
+trained with MSE on normalised frames.
+
+Noise is keyed per instance: instance ``i`` of a call with seed ``s`` draws its ``ε_k`` from a
+generator seeded with ``s`` (or with ``seeds[i]``), so its refinement does not depend on what
+else is in the batch; ``S`` samples with seeds ``0..S-1`` give the spread used as an
+uncertainty estimate.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..errors import SpectralRefinerError
+from .base import MODELS, NeuralOperator, build_model, register
+
+__all__ = ["PDERefiner"]
+
+_SET_BY_WRAPPER = ("t_in", "t_out", "condition_on", "condition_max")
+
+
+@register("pde_refiner")
+class PDERefiner(NeuralOperator):
+    """PDE-Refiner around a backbone of this package (the module docstring has the equations).
+
+    Call: ``model(w_in)`` with ``w_in (B, t_in, X, Y)`` is the full refinement with noise seed
+    0, ``(B, 1, X, Y)``; :meth:`sample` takes other seeds; :meth:`training_loss` is the
+    training objective.
+
+    Parameters
+    ----------
+    t_in : int
+        Previous frames the next one is predicted from.
+    t_out : int
+        Must be 1 (a one-step model; present so that a training config's ``data.t_out``
+        reaches the check).
+    backbone : dict, optional
+        ``{"name": ..., **arguments}`` of a registered model that takes a ``condition_on``
+        argument (``unet``, ``fno2d``, ``scot``); the wrapper sets its ``t_in``, ``t_out``,
+        ``condition_on`` (``step``) and ``condition_max`` (``K``). Default
+        ``{"name": "unet", "width": 32, "levels": 3}``.
+    refinement_steps : int
+        ``K >= 0``.
+    sigma_min : float
+        ``σ_min`` in ``(0, 1)``, the noise level of the last refinement step (in units of
+        the normalised data).
+    """
+
+    def __init__(
+        self,
+        t_in: int = 1,
+        t_out: int = 1,
+        backbone: dict[str, Any] | None = None,
+        refinement_steps: int = 3,
+        sigma_min: float = 2e-7,
+    ) -> None:
+        super().__init__()
+        if t_out != 1:
+            raise SpectralRefinerError(
+                f"pde_refiner predicts one frame per step, got t_out={t_out}: set data.t_out=1"
+            )
+        if refinement_steps < 0:
+            raise SpectralRefinerError(
+                f"pde_refiner: refinement_steps must be >= 0, got {refinement_steps}"
+            )
+        if not 0 < sigma_min < 1:
+            raise SpectralRefinerError(f"pde_refiner: sigma_min must be in (0, 1), got {sigma_min}")
+        spec = dict(backbone or {"name": "unet", "width": 32, "levels": 3})
+        name = spec.pop("name", None)
+        if name not in MODELS:
+            raise SpectralRefinerError(
+                f"pde_refiner: backbone name {name!r} is unknown; choose one of "
+                f"{', '.join(sorted(MODELS))}"
+            )
+        if any(key in spec for key in _SET_BY_WRAPPER):
+            raise SpectralRefinerError(
+                f"pde_refiner sets the backbone's {', '.join(_SET_BY_WRAPPER)} itself: remove "
+                "them from backbone"
+            )
+        self.config["backbone"] = {"name": name, **spec}  # the default, made explicit
+        self.t_in, self.t_out = t_in, 1
+        self.steps, self.sigma_min = refinement_steps, sigma_min
+        if refinement_steps:
+            if "condition_on" not in inspect.signature(MODELS[name].__init__).parameters:
+                takes = sorted(
+                    n
+                    for n, c in MODELS.items()
+                    if "condition_on" in inspect.signature(c).parameters
+                )
+                raise SpectralRefinerError(
+                    f"model {name} takes no step conditioning: choose a PDE-Refiner backbone "
+                    f"among {', '.join(takes)}"
+                )
+            spec.update(t_in=t_in + 1, condition_on="step", condition_max=float(refinement_steps))
+        else:
+            spec.update(t_in=t_in)
+        self.backbone = build_model(name, t_out=1, **spec)
+
+    def sigmas(self) -> torch.Tensor:
+        """``(σ_1, ..., σ_K)``, ``σ_k = σ_min^{k/K}`` (float64)."""
+        k = torch.arange(1, self.steps + 1, dtype=torch.float64)
+        return torch.tensor(self.sigma_min, dtype=torch.float64) ** (k / self.steps)
+
+    def predict(self, z: torch.Tensor, estimate: torch.Tensor | None, k: int) -> torch.Tensor:
+        """The backbone's output ``f(z, ũ, k)`` on normalised frames (``ũ`` unused if K = 0)."""
+        if not self.steps:
+            return self.backbone(z)
+        return self.backbone(torch.cat((z, estimate), dim=1), step=float(k))
+
+    def refine_step(
+        self, z: torch.Tensor, estimate: torch.Tensor, k: int, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """``ũ - σ_k f(z, ũ, k)`` with ``ũ = estimate + σ_k noise`` (step ``k ≥ 1``)."""
+        sigma = float(self.sigmas()[k - 1])
+        noisy = estimate + sigma * noise
+        return noisy - sigma * self.predict(z, noisy, k)
+
+    def refine(self, z: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """``u^K`` from normalised frames ``z``, instance ``i``'s noise drawn from ``seeds[i]``."""
+        u = self.predict(z, torch.zeros_like(z[:, :1]), 0)
+        if not self.steps:
+            return u
+        noises = []
+        for seed in seeds:  # one generator per instance: its noise ignores the rest of the batch
+            gen = torch.Generator(z.device).manual_seed(int(seed))
+            noises.append(
+                torch.randn(
+                    (self.steps, *u.shape[1:]), generator=gen, device=z.device, dtype=z.dtype
+                )
+            )
+        noise = torch.stack(noises, dim=1)  # (K, B, 1, X, Y)
+        for k in range(1, self.steps + 1):
+            u = self.refine_step(z, u, k, noise[k - 1])
+        return u
+
+    def operator(self, z: torch.Tensor) -> torch.Tensor:
+        return self.refine(z, [0] * z.shape[0])
+
+    def sample(self, w_in: torch.Tensor, seed: int | Sequence[int]) -> torch.Tensor:
+        """The refinement of ``w_in`` with noise seed ``seed`` (one for every instance, or one
+        per instance), ``(B, 1, X, Y)``; samples with different seeds spread where the model is
+        uncertain."""
+        self.check_input(w_in)
+        seeds = [seed] * w_in.shape[0] if isinstance(seed, int) else list(seed)
+        if len(seeds) != w_in.shape[0]:
+            raise SpectralRefinerError(
+                f"pde_refiner.sample: {len(seeds)} seeds for a batch of {w_in.shape[0]}"
+            )
+        return self.normalised(self.refine, w_in, seeds)
+
+    def training_loss(
+        self, w_in: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The mean over the batch of ``|f(z, 0, 0) - u|²`` (``k = 0``) or ``|f(z, u + σ_k ε, k)
+        - ε|²`` (``k ≥ 1``), one ``k`` per sample drawn uniformly from ``{0..K}``, on
+        normalised frames; ``target`` is the next frame ``(B, 1, X, Y)``. ``k`` and ``ε`` are
+        drawn from ``generator`` (on the device of ``w_in``)."""
+        self.check_input(w_in)
+        if target.shape != (w_in.shape[0], 1, *w_in.shape[2:]):
+            raise SpectralRefinerError(
+                f"pde_refiner: the target must be (B, 1, X, Y) = "
+                f"{(w_in.shape[0], 1, *w_in.shape[2:])}, got {tuple(target.shape)}"
+            )
+        mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
+        z, u = (w_in - mean) / std, (target - mean) / std
+        if not self.steps:
+            return (self.predict(z, None, 0) - u).square().mean()
+        b = z.shape[0]
+        k = torch.randint(0, self.steps + 1, (b,), generator=generator, device=z.device)
+        eps = torch.randn(u.shape, generator=generator, device=z.device, dtype=z.dtype)
+        sigma = torch.cat((self.sigmas().new_zeros(1), self.sigmas())).to(z)[k].view(b, 1, 1, 1)
+        denoise = (k > 0).view(b, 1, 1, 1)
+        estimate = torch.where(denoise, u + sigma * eps, torch.zeros_like(u))
+        wanted = torch.where(denoise, eps, u)
+        pred = self.backbone(torch.cat((z, estimate), dim=1), step=k.to(z.dtype))
+        return (pred - wanted).square().mean()
