@@ -1,7 +1,15 @@
 """Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
-initial conditions, diagnostics, Sobolev norms and the PDE residual. Imports torch and
+initial conditions, closures, diagnostics, Sobolev norms and the PDE residual. Imports torch and
 numpy only."""
 
+from .closures import (
+    CLOSURES,
+    DynamicSmagorinsky,
+    EddyViscosityClosure,
+    Leith,
+    Smagorinsky,
+    make_closure,
+)
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
 from .grid import SpectralGrid, resample
@@ -34,11 +42,16 @@ from .simulate import simulate
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
+    "CLOSURES",
     "FORCINGS",
     "INITIAL_CONDITIONS",
     "SCHEMES",
+    "DynamicSmagorinsky",
+    "EddyViscosityClosure",
     "IMEXScheme",
+    "Leith",
     "NavierStokes2D",
+    "Smagorinsky",
     "SpectralGrid",
     "band_forcing",
     "bochner_norm",
@@ -51,6 +64,7 @@ __all__ = [
     "imex_step",
     "kinetic_energy",
     "kolmogorov_forcing",
+    "make_closure",
     "make_forcing",
     "make_initial_condition",
     "mcwilliams",
