@@ -1,6 +1,6 @@
 """Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
-initial conditions, closures, diagnostics, Sobolev norms and the PDE residual. Imports torch and
-numpy only."""
+initial conditions, closures, the subgrid term of a filtered field, diagnostics, Sobolev
+norms and the PDE residual. Imports torch and numpy only."""
 
 from .closures import (
     CLOSURES,
@@ -39,6 +39,7 @@ from .residual import (
     residual_norm,
 )
 from .simulate import simulate
+from .subgrid import subgrid_term, subgrid_term_hat
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
@@ -78,6 +79,8 @@ __all__ = [
     "simulate",
     "sobolev_norm",
     "sobolev_norm_hat",
+    "subgrid_term",
+    "subgrid_term_hat",
     "taylor_green",
     "taylor_green_exact",
     "trajectory_generator",
