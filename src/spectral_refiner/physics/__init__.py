@@ -4,6 +4,7 @@ norms and the PDE residual. Imports torch and numpy only."""
 
 from .closures import (
     CLOSURES,
+    Closure,
     DynamicSmagorinsky,
     EddyViscosityClosure,
     Leith,
@@ -47,6 +48,7 @@ __all__ = [
     "FORCINGS",
     "INITIAL_CONDITIONS",
     "SCHEMES",
+    "Closure",
     "DynamicSmagorinsky",
     "EddyViscosityClosure",
     "IMEXScheme",

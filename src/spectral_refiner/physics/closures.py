@@ -55,7 +55,7 @@ forcing, so every stepper, :func:`~.simulate.simulate` and the residual use it u
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -65,12 +65,25 @@ from .navier_stokes import _ky_major
 
 __all__ = [
     "CLOSURES",
+    "Closure",
     "DynamicSmagorinsky",
     "EddyViscosityClosure",
     "Leith",
     "Smagorinsky",
     "make_closure",
 ]
+
+
+class Closure(Protocol):
+    """What :class:`~.navier_stokes.NavierStokes2D` needs of a closure (classical or learned)."""
+
+    def term_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
+        """The term's coefficients, shape ``w_hat.shape`` (any memory layout)."""
+        ...
+
+    def on_grid(self, n: int) -> Closure:
+        """The same closure evaluated on ``n`` points."""
+        ...
 
 
 class EddyViscosityClosure:

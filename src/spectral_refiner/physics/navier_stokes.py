@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import SpectralRefinerError
 from .grid import SpectralGrid
+
+if TYPE_CHECKING:
+    from .closures import Closure
 
 __all__ = ["NavierStokes2D"]
 
@@ -53,10 +58,10 @@ class NavierStokes2D:
         Linear drag coefficient μ >= 0.
     forcing : Tensor, optional
         Time-independent vorticity forcing ``f`` on the grid, shape ``(n, n)``.
-    closure : optional
-        A subgrid closure (:mod:`.closures`): an object with ``term_hat(ŵ)`` (coefficients in
-        the layout of :meth:`explicit_terms`) and ``on_grid(n)``; its term is added to the
-        explicit terms, so every stepper, :func:`~.simulate.simulate` and the residual use it.
+    closure : Closure, optional
+        A subgrid closure (:mod:`.closures`): an object with ``term_hat(ŵ)`` (coefficients of
+        ``ŵ``'s shape) and ``on_grid(n)``; its term is added to the explicit terms, so every
+        stepper, :func:`~.simulate.simulate` and the residual use it.
 
     Attributes
     ----------
@@ -72,7 +77,7 @@ class NavierStokes2D:
         viscosity: float,
         drag: float = 0.0,
         forcing: torch.Tensor | None = None,
-        closure=None,
+        closure: Closure | None = None,
     ) -> None:
         if not viscosity >= 0:
             raise SpectralRefinerError(
@@ -112,7 +117,7 @@ class NavierStokes2D:
 
     # ---------------------------------------------------------------- IMEX protocol
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
-        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` for coefficients ``(..., n, n//2+1)``.
+        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` (plus the closure's term) for ``(..., n, n//2+1)``.
 
         Returns a new tensor (callers may update it in place), stored m_y-major like
         :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too.
