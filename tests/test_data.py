@@ -256,10 +256,10 @@ def test_partial_run_with_other_parameters_is_refused(tmp_path):
 @pytest.mark.parametrize("name", ["kolmogorov-dns256", "kolmogorov-dns512", "mcwilliams-dns256"])
 def test_filtered_dns_presets_run_reduced(tmp_path, name):
     """DNS presets: the stored grid is an integer fraction (>= 4x) of the DNS grid and the
-    frames are 4 coarse solver steps of 0.01 apart; a reduced copy generates."""
+    frames are 2 coarse solver steps of 0.01 apart; a reduced copy generates."""
     p = get_preset(name).validate()
     assert p.resolution == 64 and p.sim_resolution in (256, 512)
-    assert p.frame_interval == 0.04 and p.box_length == 2 * math.pi and p.viscosity == 1e-3
+    assert p.frame_interval == 0.02 and p.box_length == 2 * math.pi and p.viscosity == 1e-3
     if name.startswith("kolmogorov"):
         assert (p.drag, p.forcing, p.forcing_wavenumber, p.warmup_time) == (
             0.1,
@@ -275,4 +275,4 @@ def test_filtered_dns_presets_run_reduced(tmp_path, name):
     assert run_cli(*args) == 0
     info = read_info(out)
     assert info.shape == (2, 3, 16, 16)
-    np.testing.assert_allclose(info.times, [0.1, 0.14, 0.18], rtol=1e-6)  # stored float32
+    np.testing.assert_allclose(info.times, [0.1, 0.12, 0.14], rtol=1e-6)  # stored float32
