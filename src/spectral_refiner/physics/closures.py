@@ -151,9 +151,21 @@ class EddyViscosityClosure:
         return -(nu_t * _strain_rate(strain).square()).mean(dim=(-2, -1))
 
 
+def _magnitude(pair: torch.Tensor) -> torch.Tensor:
+    """``(a² + b²)^{1/2}`` of ``(..., 2, n, n)``, shape ``(..., n, n)``.
+
+    The sum of squares is clamped below at the dtype's smallest normal number before the
+    root, so the gradient is 0 (not NaN) where ``a = b = 0`` (a value ~1e-19 in float32,
+    1e-154 in float64, instead of 0). A norm over the axis -3 gives the same but runs
+    ~20x slower on CPU (measured).
+    """
+    a, b = pair.unbind(-3)
+    return torch.addcmul(a * a, b, b).clamp_min(torch.finfo(pair.dtype).tiny).sqrt()
+
+
 def _strain_rate(strain: torch.Tensor) -> torch.Tensor:
     """``|S̄| = 2 (S̄_11² + S̄_12²)^{1/2}`` from ``(..., 2, n, n)``."""
-    return 2 * torch.linalg.vector_norm(strain, dim=-3)
+    return 2 * _magnitude(strain)
 
 
 def _coefficient(value: Any, closure: str) -> float:
@@ -206,7 +218,7 @@ class Leith(_ConstantCoefficient):
     def eddy_viscosity(self, w_hat: torch.Tensor, strain: torch.Tensor) -> torch.Tensor:
         gradient = torch.stack(torch.broadcast_tensors(self.grid.ikx, self.grid.iky))
         grad = self.grid.irfft(w_hat.unsqueeze(-3) * (gradient * self._mask))
-        return (self.coefficient * self.width) ** 3 * torch.linalg.vector_norm(grad, dim=-3)
+        return (self.coefficient * self.width) ** 3 * _magnitude(grad)
 
 
 class DynamicSmagorinsky(EddyViscosityClosure):
@@ -246,23 +258,25 @@ class DynamicSmagorinsky(EddyViscosityClosure):
         keep = (grid.mx.abs() <= cut) & (grid.my <= cut)
         self._test = keep.to(grid.dtype) * self._mask
         psi = grid.inv_k2 * self._mask
-        self._velocity = torch.stack((grid.iky * psi, -grid.ikx * psi))
+        velocity = torch.stack((grid.iky * psi, -grid.ikx * psi))
+        self._fields = torch.cat((velocity, velocity * self._test, self._strain * self._test))
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "test_ratio": self.test_ratio}
 
-    def _test_filter(self, fields: torch.Tensor) -> torch.Tensor:
-        return self.grid.irfft(torch.fft.rfft2(fields, norm="forward") * self._test)
-
     def coefficient(self, w_hat: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
         """``c = C_s²`` per field, shape ``w_hat.shape[:-2]``, ``>= 0``."""
         strain = self.strain(w_hat) if strain is None else strain
-        u, v = self.grid.irfft(w_hat.unsqueeze(-3) * self._velocity).unbind(-3)
-        products = torch.stack((u * u - v * v, u * v), dim=-3)
-        ut, vt = self._test_filter(torch.stack((u, v), dim=-3)).unbind(-3)
-        leonard = self._test_filter(products) - torch.stack((ut * ut - vt * vt, ut * vt), dim=-3)
-        strain_t = self._test_filter(strain)
-        model = self._test_filter(_strain_rate(strain).unsqueeze(-3) * strain)
+        # ū, v̄ and the test-filtered û, v̂, Ŝ_11, Ŝ_12 straight from ω̂ (one transform) ...
+        fields = self.grid.irfft(w_hat.unsqueeze(-3) * self._fields)
+        u, v, ut, vt = fields[..., :4, :, :].unbind(-3)
+        strain_t = fields[..., 4:, :, :]
+        # ... and the test filter of the products (one transform each way).
+        velocity = torch.stack((u * u - v * v, u * v), dim=-3)
+        products = torch.cat((velocity, _strain_rate(strain).unsqueeze(-3) * strain), dim=-3)
+        filtered = self.grid.irfft(torch.fft.rfft2(products, norm="forward") * self._test)
+        leonard = filtered[..., :2, :, :] - torch.stack((ut * ut - vt * vt, ut * vt), dim=-3)
+        model = filtered[..., 2:, :, :]
         model = model - self.test_ratio**2 * _strain_rate(strain_t).unsqueeze(-3) * strain_t
         model = 2 * self.width**2 * model
         # (L11 - L22) M11 + 2 L12 M12 = leonard[0] M11 + 2 leonard[1] M12.
