@@ -251,3 +251,28 @@ def test_partial_run_with_other_parameters_is_refused(tmp_path):
         generate(small(), out, seed=4, progress=False)
     generate(small(), out, seed=4, progress=False, overwrite=True)
     assert read_info(out).attrs["seed"] == 4
+
+
+@pytest.mark.parametrize("name", ["kolmogorov-dns256", "kolmogorov-dns512", "mcwilliams-dns256"])
+def test_filtered_dns_presets_run_reduced(tmp_path, name):
+    """DNS presets: the stored grid is an integer fraction (>= 4x) of the DNS grid and the
+    frames are 2 coarse solver steps of 0.01 apart; a reduced copy generates."""
+    p = get_preset(name).validate()
+    assert p.resolution == 64 and p.sim_resolution in (256, 512)
+    assert p.frame_interval == 0.02 and p.box_length == 2 * math.pi and p.viscosity == 1e-3
+    if name.startswith("kolmogorov"):
+        assert (p.drag, p.forcing, p.forcing_wavenumber, p.warmup_time) == (
+            0.1,
+            "kolmogorov",
+            4,
+            30.0,
+        )
+    out = tmp_path / "dns.h5"
+    reduced = ["n_trajectories=2", "n_frames=3", "sim_resolution=32", "resolution=16"]
+    args = ["generate", "--preset", name, "--out", out, "--quiet", "--set", "warmup_time=0.1"]
+    for item in reduced:
+        args += ["--set", item]
+    assert run_cli(*args) == 0
+    info = read_info(out)
+    assert info.shape == (2, 3, 16, 16)
+    np.testing.assert_allclose(info.times, [0.1, 0.12, 0.14], rtol=1e-6)  # stored float32

@@ -111,6 +111,20 @@ _FNO_COMMON = dict(
     batch_size=20,
 )
 
+# Kolmogorov flow of Kochkov et al. (2021), past the transient, stored at 64^2.
+_KOLMOGOROV = dict(
+    box_length=2 * math.pi,
+    viscosity=1e-3,
+    drag=0.1,
+    forcing="kolmogorov",
+    forcing_wavenumber=4,
+    forcing_amplitude=1.0,
+    initial_condition="mcwilliams",
+    resolution=64,
+    warmup_time=30.0,
+    batch_size=8,
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -152,19 +166,50 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="kolmogorov-re1000",
             description="Kolmogorov flow (Kochkov et al. 2021), 2pi box, nu=1e-3, k=4, drag 0.1",
-            box_length=2 * math.pi,
-            viscosity=1e-3,
-            drag=0.1,
-            forcing="kolmogorov",
-            forcing_wavenumber=4,
-            forcing_amplitude=1.0,
-            initial_condition="mcwilliams",
             sim_resolution=256,
-            resolution=64,
-            warmup_time=30.0,
             frame_interval=0.25,
             n_frames=41,
             n_trajectories=256,
+            **_KOLMOGOROV,
+        ),
+        # Filtered-DNS data for hybrid solvers and closures: frames a few coarse solver steps
+        # apart, so that a training sample is a coarse frame plus the next K truncated frames.
+        # 0.02 and not 0.04: the residual of the truncated frames with the exact subgrid term
+        # is 0.03-0.05 of the residual without it at 0.02, 0.35-0.49 at 0.04 (the interval
+        # averages' quadrature error), 0.002-0.004 at 0.01 (256^2 -> 64^2 Kolmogorov, t = 2;
+        # python -m benchmarks.subgrid_apriori --fine 256 --coarse 64 --frame-dt 0.01 0.02 0.04).
+        *(
+            Preset(
+                name=f"kolmogorov-dns{n}",
+                description=(
+                    f"Kolmogorov flow, 2pi box, nu=1e-3, k=4, drag 0.1: DNS {n}^2 stored at 64^2, "
+                    "frames t=30..34 every 0.02 = 2 steps of 0.01, the 64^2 solver's CFL step "
+                    "at Courant 0.5 (max|u|+|v| 4.5-4.9 at t=30-40, measured on two 128^2 runs)"
+                ),
+                sim_resolution=n,
+                frame_interval=0.02,
+                n_frames=201,
+                n_trajectories=trajectories,
+                **_KOLMOGOROV,
+            )
+            for n, trajectories in ((256, 64), (512, 16))
+        ),
+        Preset(
+            name="mcwilliams-dns256",
+            description=(
+                "McWilliams decaying turbulence, 2pi box, nu=1e-3: DNS 256^2 stored at 64^2, "
+                "frames t=4.5..10 every 0.02 = 2 steps of 0.01 (the 64^2 solver's CFL step "
+                "at Courant 0.5 is 0.011-0.016 over t=4.5-10: max|u|+|v| 3.1-4.3 on two 128^2 runs)"
+            ),
+            box_length=2 * math.pi,
+            viscosity=1e-3,
+            initial_condition="mcwilliams",
+            sim_resolution=256,
+            resolution=64,
+            warmup_time=4.5,
+            frame_interval=0.02,
+            n_frames=276,
+            n_trajectories=64,
             batch_size=8,
         ),
         Preset(

@@ -1,7 +1,16 @@
 """Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
-initial conditions, diagnostics, Sobolev norms and the PDE residual. Imports torch and
-numpy only."""
+initial conditions, closures, the subgrid term of a filtered field, diagnostics, Sobolev
+norms and the PDE residual. Imports torch and numpy only."""
 
+from .closures import (
+    CLOSURES,
+    Closure,
+    DynamicSmagorinsky,
+    EddyViscosityClosure,
+    Leith,
+    Smagorinsky,
+    make_closure,
+)
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
 from .grid import SpectralGrid, resample
@@ -32,15 +41,22 @@ from .residual import (
     residual_norm,
 )
 from .simulate import simulate
+from .subgrid import subgrid_term, subgrid_term_hat
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
+    "CLOSURES",
     "FORCINGS",
     "INITIAL_CONDITIONS",
     "SCHEMES",
+    "Closure",
+    "DynamicSmagorinsky",
+    "EddyViscosityClosure",
     "IMEXScheme",
+    "Leith",
     "NavierStokes2D",
     "Residual",
+    "Smagorinsky",
     "SpectralGrid",
     "band_forcing",
     "bochner_norm",
@@ -53,6 +69,7 @@ __all__ = [
     "imex_step",
     "kinetic_energy",
     "kolmogorov_forcing",
+    "make_closure",
     "make_forcing",
     "make_initial_condition",
     "mcwilliams",
@@ -66,6 +83,8 @@ __all__ = [
     "simulate",
     "sobolev_norm",
     "sobolev_norm_hat",
+    "subgrid_term",
+    "subgrid_term_hat",
     "taylor_green",
     "taylor_green_exact",
     "trajectory_generator",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import SpectralRefinerError
 from .grid import SpectralGrid
+
+if TYPE_CHECKING:
+    from .closures import Closure
 
 __all__ = ["NavierStokes2D"]
 
@@ -53,6 +58,10 @@ class NavierStokes2D:
         Linear drag coefficient μ >= 0.
     forcing : Tensor, optional
         Time-independent vorticity forcing ``f`` on the grid, shape ``(n, n)``.
+    closure : Closure, optional
+        A subgrid closure (:mod:`.closures`): an object with ``term_hat(ŵ)`` (coefficients of
+        ``ŵ``'s shape) and ``on_grid(n)``; its term is added to the explicit terms, so every
+        stepper, :func:`~.simulate.simulate` and the residual use it.
 
     Attributes
     ----------
@@ -68,6 +77,7 @@ class NavierStokes2D:
         viscosity: float,
         drag: float = 0.0,
         forcing: torch.Tensor | None = None,
+        closure: Closure | None = None,
     ) -> None:
         if not viscosity >= 0:
             raise SpectralRefinerError(
@@ -78,6 +88,7 @@ class NavierStokes2D:
         self.grid = grid
         self.viscosity = float(viscosity)
         self.drag = float(drag)
+        self.closure = closure
         # Spectral arrays are stored m_y-major (memory (m_y, m_x), shape still (n, n // 2 + 1)):
         # the x transforms then run along the contiguous axis (see explicit_terms).
         self.linear = _ky_major(-(self.viscosity * grid.k2 + self.drag))
@@ -106,7 +117,7 @@ class NavierStokes2D:
 
     # ---------------------------------------------------------------- IMEX protocol
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
-        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` for coefficients ``(..., n, n//2+1)``.
+        """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` (plus the closure's term) for ``(..., n, n//2+1)``.
 
         Returns a new tensor (callers may update it in place), stored m_y-major like
         :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too.
@@ -133,7 +144,10 @@ class NavierStokes2D:
             spec = torch.fft.rfft(product, norm="forward")[..., :cols].transpose(-1, -2)
             spec = torch.fft.fft(spec.contiguous(), norm="forward")
             block.addcmul_(torch.view_as_real(spec), weight)
-        return out.transpose(-1, -2)
+        out = out.transpose(-1, -2)
+        if self.closure is not None:
+            out = out + self.closure.term_hat(w_hat)
+        return out
 
     def implicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``L ω̂ = -(ν|k|^2 + μ) ω̂``."""
@@ -144,14 +158,16 @@ class NavierStokes2D:
         return y_hat / (1 - tau * self.linear)
 
     def on_grid(self, n: int) -> NavierStokes2D:
-        """The same equation (viscosity, drag, forcing resampled spectrally) on ``n`` points."""
+        """The same equation (viscosity, drag, forcing resampled spectrally, closure moved with
+        its filter width) on ``n`` points."""
         if n == self.grid.n:
             return self
         grid = self.grid.with_resolution(n)
         forcing = None
         if self.forcing_hat is not None:
             forcing = grid.irfft(self.grid.resample_hat(self.forcing_hat, n))
-        return NavierStokes2D(grid, self.viscosity, self.drag, forcing)
+        closure = None if self.closure is None else self.closure.on_grid(n)
+        return NavierStokes2D(grid, self.viscosity, self.drag, forcing, closure)
 
     # ---------------------------------------------------------------- diagnostics
     def max_speed(self, w_hat: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,10 @@
+"""Hybrid solvers: the coarse spectral solver with a learned correction, either as a term of
+the equation (:class:`LearnedClosure`) or as a correction of the state after each step
+(:class:`SolverInTheLoop`), rolled out and trained through the solver
+(:func:`rollout`, :func:`unrolled_loss`). Imports physics and models."""
+
+from .corrector import INPUTS, Corrector
+from .solvers import LearnedClosure, SolverInTheLoop
+from .unroll import rollout, unrolled_loss
+
+__all__ = ["INPUTS", "Corrector", "LearnedClosure", "SolverInTheLoop", "rollout", "unrolled_loss"]
