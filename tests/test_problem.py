@@ -45,6 +45,25 @@ def test_problem_round_trips_and_builds_the_presets_equation():
         _ = problem.span
 
 
+def test_a_closure_spec_gives_the_equation_its_closure_at_the_stored_filter_width():
+    """The Problem's closure spec becomes a term of its equation on any grid, with the filter
+    width of the stored grid; without a spec the equation has none."""
+    problem = dataclasses.replace(
+        preset_problem(KOLMOGOROV), closure={"name": "smagorinsky", "coefficient": 0.2}
+    )
+    stored = problem.equation(dtype=torch.float64).grid
+    w_stored = stored.rfft(torch.randn(2, 64, 64, dtype=torch.float64))
+    for n in (64, 96):
+        eq = problem.equation(n, dtype=torch.float64)
+        assert eq.closure.width == pytest.approx(KOLMOGOROV.box_length / 64)
+        plain = preset_problem(KOLMOGOROV).equation(n, dtype=torch.float64)
+        assert plain.closure is None
+        w_hat = stored.resample_hat(w_stored, n)
+        extra = eq.explicit_terms(w_hat) - plain.explicit_terms(w_hat)
+        assert torch.allclose(extra, eq.closure.term_hat(w_hat))
+        assert extra.abs().max() > 0
+
+
 def test_check_compatible_decides_per_field():
     file = preset_problem(KOLMOGOROV)
     run = file.with_window(4, 4, stride=2)

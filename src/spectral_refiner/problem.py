@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from .errors import SpectralRefinerError
-from .physics import NavierStokes2D, Residual, SpectralGrid, make_forcing
+from .physics import NavierStokes2D, Residual, SpectralGrid, make_closure, make_forcing
 
 __all__ = ["EQUATION_FIELDS", "PHYSICS_FIELDS", "Problem", "check_compatible"]
 
@@ -148,7 +148,9 @@ class Problem:
         """The equation on an ``n``² grid (default: the stored resolution)."""
         grid = SpectralGrid(n or self.resolution, self.box_length, dtype, device)
         forcing = make_forcing(self.forcing, grid, self.forcing_wavenumber, self.forcing_amplitude)
-        return NavierStokes2D(grid, self.viscosity, self.drag, forcing)
+        # The closure's filter width is the stored grid's spacing, on whatever grid it is built.
+        closure = make_closure(self.closure, grid, width=self.box_length / self.resolution)
+        return NavierStokes2D(grid, self.viscosity, self.drag, forcing, closure=closure)
 
     def residual(
         self,
