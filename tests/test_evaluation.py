@@ -27,7 +27,6 @@ from spectral_refiner.evaluation import (
     pareto_front,
     rollout,
     verdict,
-    write_report,
 )
 from spectral_refiner.models import NeuralOperator
 from spectral_refiner.physics import kinetic_energy, prediction_estimate
@@ -89,12 +88,21 @@ def test_rollout_chains_windows_and_estimates_each(files):
     torch.testing.assert_close(eta[:, 0], prediction_estimate(w_in, pred[:, :3], eq, flow.dt))
 
 
-def test_every_plotted_quantity_is_the_computed_one(files, tmp_path):
+@pytest.fixture(scope="module")
+def evaluated(files):
+    """The SFNO run evaluated (refined, 10 frames) and compared with the solver."""
     run, _, test_file = files
     results = evaluate_run(run, test_file, refine=True, frames=10, steps=10)
-    with np.load(run / "evaluation" / "evaluation.npz") as npz:
+    compare = compare_solver(run, test_file, limit=2, steps=5, repeats=2)
+    return results, compare
+
+
+def test_every_plotted_quantity_is_the_computed_one(files, evaluated):
+    run, _, test_file = files
+    results, compare = evaluated
+    with np.load(run / "evaluation" / f"{results['key']}.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
-    saved = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    saved = json.loads((run / "evaluation" / f"{results['key']}.json").read_text())
     assert saved["prediction"]["mean_rel_l2"] == pytest.approx(results["prediction"]["mean_rel_l2"])
     flow = read_flow(test_file)
     grid = flow.equation().grid
@@ -119,15 +127,87 @@ def test_every_plotted_quantity_is_the_computed_one(files, tmp_path):
     np.testing.assert_array_equal(arrays["snapshot_truth"], truth[0, frames].numpy())
     np.testing.assert_allclose(arrays["times"][frames], flow.times[5 + frames])
     assert results["refined"]["mean_rel_l2"] < results["prediction"]["mean_rel_l2"]
-    compare = compare_solver(run, test_file, limit=2, steps=5, repeats=2)
+    # persistence: the last input frame held, scored like the model
+    held = flow.frames[:, 4:5].expand(-1, 10, -1, -1)
+    persistence = frame_metrics(held, truth, grid)["rel_l2"].double()
+    np.testing.assert_allclose(
+        results["persistence"]["per_frame_rel_l2"], persistence.mean(0).numpy(), rtol=1e-6
+    )
+    assert results["persistence"]["median_rel_l2"] == pytest.approx(
+        float(persistence.mean(1).median()), rel=1e-6
+    )
     assert all(len(p["timings"]) == 2 for p in compare["points"])
     solver = {p["method"]: p for p in compare["points"]}["solver 32²"]
     assert solver["rel_l2"] < 1e-3  # our own solver from the stored frame, at its resolution
-    report = write_report(run)
+
+
+def _drawn(figure) -> dict:
+    return json.loads(figure.with_suffix(".json").read_text())
+
+
+def test_a_report_of_two_runs_shows_both_the_solver_and_persistence_as_computed(
+    files, evaluated, tmp_path, capsys
+):
+    run, train_file, test_file = files
+    results, compare = evaluated
+    other = train_small_run(train_file, run.parent, "fno2d")
+    assert main(["evaluate", "--run", str(other), "--data", str(test_file), "--rollout", "10"]) == 0
+    fno2d = json.loads(next((other / "evaluation").glob("test-*-f10-n32.json")).read_text())
+    compare_solver(other, test_file, limit=2, repeats=1)
+    # a second evaluation of the SFNO run (other flags) is kept beside the first
+    short = evaluate_run(run, test_file, frames=5)
+    assert short["key"] != results["key"]
+    assert {results["key"], short["key"]} <= {p.stem for p in (run / "evaluation").glob("*.json")}
+    capsys.readouterr()
+    assert main(["report", str(run), str(other), "--out", str(tmp_path / "both")]) == 0
+    report = tmp_path / "both" / "report.html"
+    assert capsys.readouterr().out.strip() == f"wrote {report}"
     page = report.read_text()
-    assert page.count('<img src="data:image/png;base64,') == 7
-    for name in ("snapshots", "errors", "spectra", "energy", "eta", "pareto", "training"):
-        assert (report.parent / f"{name}.png").stat().st_size > 10_000
+    assert "report: run-sfno vs run-fno2d" in page
+    for text in (results["key"], short["key"], fno2d["key"], "solver 32²", "persistence"):
+        assert text in page, text
+    # every image embedded, nothing fetched from elsewhere
+    assert page.count("<img ") == page.count('<img src="data:image/png;base64,') >= 10
+    assert "http" not in page.replace("http-equiv", "")
+    # the plotted lines are the evaluations' numbers
+    errors = _drawn(report.parent / "errors.png")
+    rel_l2 = errors["relative L2 error (median, 10–90% band)"]
+    np.testing.assert_allclose(
+        rel_l2["run-sfno (sfno) refined"], results["refined"]["median_per_frame_rel_l2"]
+    )
+    np.testing.assert_allclose(
+        rel_l2["run-fno2d (fno2d) prediction"], fno2d["prediction"]["median_per_frame_rel_l2"]
+    )
+    np.testing.assert_allclose(
+        rel_l2["persistence (last input frame)"], results["persistence"]["median_per_frame_rel_l2"]
+    )
+    energy = _drawn(report.parent / "energy.png")["kinetic energy (mean over trajectories)"]
+    np.testing.assert_allclose(energy["truth"], results["truth"]["energy"])
+    np.testing.assert_allclose(
+        energy["run-sfno (sfno) prediction"], results["prediction"]["energy"]
+    )
+    with np.load(run / "evaluation" / f"{results['key']}.npz") as npz:
+        spectrum = npz["spectrum_refined"][-1]
+    lines = _drawn(report.parent / "spectra.png")["energy spectrum, last predicted frame"]
+    np.testing.assert_allclose(lines["run-sfno (sfno) refined"], spectrum[1:16])  # to n/2 - 1
+    panels = {k: v for f in report.parent.glob("pareto*.png") for k, v in _drawn(f).items()}
+    assert len(panels) == 2  # one per horizon: the SFNO's window (5 frames), the FNO2d's (1)
+    points = {p["method"]: p["rel_l2"] for p in compare["points"]}
+    drawn = next(v for k, v in panels.items() if f"horizon {compare['horizon']:.3g})" in k)
+    assert drawn["solver 32²"] == [pytest.approx(points["solver 32²"])]
+    assert drawn["run-sfno: sfno + refinement 32²"] == [
+        pytest.approx(points["sfno + refinement 32²"])
+    ]
+    # one run alone: its report in RUN/report lists both of its evaluations
+    assert main(["report", str(run)]) == 0
+    single = (run / "report" / "report.html").read_text()
+    assert results["key"] in single and short["key"] in single
+    assert single.count("<h2>Test set") == 2
+    # and `runs` lists both runs with their evaluations
+    capsys.readouterr()
+    assert main(["runs", str(run.parent)]) == 0
+    listing = capsys.readouterr().out
+    assert "sfno" in listing and str(other) in listing and fno2d["key"] in listing
 
 
 def test_pareto_front_and_verdict():
@@ -186,7 +266,9 @@ def test_the_demo_runs_end_to_end_and_its_report_holds_every_figure(tmp_path):
     assert page.count("data:image/png;base64,") == 7
     for name in ("snapshots", "errors", "spectra", "energy", "eta", "pareto", "training"):
         assert (report.parent / f"{name}.png").is_file()
-    evaluation = json.loads((out / "run" / "evaluation" / "evaluation.json").read_text())
+        assert (report.parent / f"{name}.json").is_file()
+    (path,) = (out / "run" / "evaluation").glob("tiny-test-*-refined100.json")
+    evaluation = json.loads(path.read_text())
     assert evaluation["refined"]["mean_rel_l2"] < evaluation["prediction"]["mean_rel_l2"]
     steps = (out / "run" / "metrics.jsonl").read_text()
     again = subprocess.run(

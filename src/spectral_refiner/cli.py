@@ -19,7 +19,14 @@ from . import __version__
 from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
-from .evaluation import compare_solver, evaluate_run, predict_file, write_report
+from .evaluation import (
+    compare_solver,
+    evaluate_run,
+    format_runs,
+    list_runs,
+    predict_file,
+    write_report,
+)
 from .training import RunDir, train
 
 
@@ -234,7 +241,7 @@ def _print_predictions(summary: dict) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
-    stem = Path(source).stem
+    stem = Path(source).stem + (f"-n{args.resolution}" if args.resolution else "")
     out = args.out or str(Path(args.run) / f"{'refined' if refine else 'predictions'}-{stem}.h5")
     try:
         summary = predict_file(
@@ -259,7 +266,21 @@ def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
         )
         return 130
     _print_predictions(summary)
+    if "median_rel_l2" not in summary:
+        _explain_missing_errors(source, summary["resolution"])
     return 0
+
+
+def _explain_missing_errors(source: str, resolution: int) -> None:
+    """One line on stderr: why a prediction summary has no error columns."""
+    stored = read_info(source).resolution
+    why = (
+        f"{source} holds {stored}² frames, coarser than the {resolution}² output: give a truth "
+        f"file at >= {resolution}² (generate with --set resolution={resolution})"
+        if stored < resolution
+        else f"{source} does not hold the frames that follow the input window"
+    )
+    print(f"note: no true errors: {why}", file=sys.stderr)
 
 
 def _fmt(value) -> str:
@@ -292,7 +313,12 @@ def _print_evaluation(results: dict) -> None:
             "  refined           "
             + " ".join(f"{v:.3g}" for v in results["refined"]["per_frame_rel_l2"])
         )
-    print(f"wrote {Path(results['run']) / 'evaluation' / 'evaluation.json'}")
+    if "persistence" in results:
+        print(
+            f"persistence (last input frame held): mean rel L2 "
+            f"{results['persistence']['mean_rel_l2']:.4g}"
+        )
+    print(f"wrote {Path(results['run']) / 'evaluation' / (results['key'] + '.json')}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -336,7 +362,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    print(f"wrote {write_report(args.run_dir)}")
+    print(f"wrote {write_report(args.run_dir, args.out)}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    print(format_runs(list_runs(args.dir)))
     return 0
 
 
@@ -509,9 +540,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("report", help="write the run's HTML report and PNG figures")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser(
+        "report",
+        help="write one HTML page (and PNG figures) for one run, or comparing several runs",
+        description="One run: RUN_DIR/report/report.html. Several runs: their evaluations on "
+        "common test sets side by side, with the solver and the persistence baseline, in "
+        "--out (default report-YYYY-MM-DD).",
+    )
+    p.add_argument("run_dir", nargs="+", metavar="RUN_DIR", help="training run directories")
+    p.add_argument(
+        "--out", metavar="DIR", help="folder for the page and figures (see the description)"
+    )
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "runs", help="list the runs below a folder with model, data, size and headline errors"
+    )
+    p.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="folder (default runs)")
+    p.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("demo", help="the whole pipeline on built-in defaults (a few minutes)")
     p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")

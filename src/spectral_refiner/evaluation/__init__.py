@@ -6,19 +6,36 @@ from .evaluate import evaluate_run, rollout
 from .inputs import RunData, open_run_data
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
-from .report import write_report
+from .report import default_report_folder, write_report
+from .runs import (
+    comparison_key,
+    data_key,
+    evaluation_key,
+    format_runs,
+    list_runs,
+    read_comparisons,
+    read_evaluations,
+)
 
 __all__ = [
     "RunData",
     "band_errors",
     "compare_solver",
+    "comparison_key",
+    "data_key",
+    "default_report_folder",
     "evaluate_run",
+    "evaluation_key",
     "flow_statistics",
+    "format_runs",
     "frame_metrics",
     "high_correlation_time",
+    "list_runs",
     "open_run_data",
     "pareto_front",
     "predict_file",
+    "read_comparisons",
+    "read_evaluations",
     "rollout",
     "verdict",
     "write_report",
