@@ -7,16 +7,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
 from conftest import train_small_run
 from spectral_refiner.cli import main
-from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
+from spectral_refiner.data import (
+    apply_overrides,
+    generate,
+    get_preset,
+    read_estimates,
+    read_flow,
+)
 from spectral_refiner.evaluation import (
     band_errors,
     compare_solver,
@@ -208,6 +216,38 @@ def test_a_report_of_two_runs_shows_both_the_solver_and_persistence_as_computed(
     assert main(["runs", str(run.parent)]) == 0
     listing = capsys.readouterr().out
     assert "sfno" in listing and str(other) in listing and fno2d["key"] in listing
+
+
+def test_info_describes_plots_and_refuses_non_finite_files(files, tmp_path, capsys):
+    run, _, test_file = files
+    assert main(["info", str(test_file), "--plot", "--out", str(tmp_path / "look.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].index(str(test_file))  # every value starts in one column
+    assert all(line[column - 2 : column] == "  " for line in lines[:-1] if len(line) > column)
+    assert "  viscosity" in "\n".join(lines) and lines[-1] == f"wrote {tmp_path / 'look.png'}"
+    flow = read_flow(test_file)
+    energy = kinetic_energy(flow.frames.double(), flow.equation(dtype=torch.float64).grid)
+    drawn = _drawn(tmp_path / "look.png")["energy over time (3 trajectories)"]["median"]
+    np.testing.assert_allclose(drawn, energy.median(0).values.numpy(), rtol=1e-10)
+    broken = tmp_path / "broken.h5"
+    shutil.copy(test_file, broken)
+    with h5py.File(broken, "r+") as f:
+        f["t0_fields/vorticity"][1, 3, 0, 0] = np.nan
+    assert main(["info", str(broken), "--plot"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "trajectory 1, frame 3" in err and len(err.splitlines()) == 1
+    assert not broken.with_suffix(".png").exists()
+    # refine at another resolution: its own default name, and why the errors are missing
+    for resolution in ("32", "64"):
+        args = ["refine", "--run", str(run), "--data", str(test_file), "--steps", "2"]
+        assert main([*args, "--resolution", resolution, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote " + str(run / "refined-test-n64.h5") in out
+    assert err.strip().splitlines()[-1].startswith("note: no true errors: ")
+    assert "32² frames, coarser than the 64² output" in err
+    assert main(["info", str(run / "refined-test-n64.h5")]) == 0
+    eta = np.median(read_estimates(run / "refined-test-n64.h5")["eta"])
+    assert re.search(rf"\n  eta +{eta:.4g}  ", capsys.readouterr().out)
 
 
 def test_pareto_front_and_verdict():

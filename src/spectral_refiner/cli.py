@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
-import h5py
-import numpy as np
-
 from . import __version__
 from .config import apply_config_overrides, load_config, shipped_configs
-from .data import PRESETS, apply_overrides, generate, get_preset, read_info
+from .data import (
+    PRESETS,
+    apply_overrides,
+    describe,
+    format_description,
+    generate,
+    get_preset,
+    read_info,
+)
 from .errors import SpectralRefinerError
 from .evaluation import (
     compare_solver,
     evaluate_run,
     format_runs,
     list_runs,
+    plot_dataset,
     predict_file,
     write_report,
 )
@@ -74,36 +79,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    info = read_info(args.file)
-    fields = info.preset_fields
-    print(f"file            {info.path}")
-    print(f"dataset         {info.attrs.get('dataset_name')}")
-    print(f"vorticity       {info.shape} (trajectories, time, x, y) float32")
-    print(f"time            {info.times[0]:g} .. {info.times[-1]:g} ({len(info.times)} frames)")
-    for key in ("preset", "seed", "scheme", "dt_policy", "simulation_dtype", "package_version"):
-        if key in info.attrs:
-            print(f"{key:15s} {info.attrs[key]}")
-    if fields:
-        print("preset fields   " + json.dumps(fields, sort_keys=True))
-    # Statistics, read one trajectory at a time (files can be large).
-    total = count = 0.0
-    sq = 0.0
-    lo, hi = np.inf, -np.inf
-    finite = True
-    with h5py.File(info.path, "r") as f:
-        w = f["t0_fields/vorticity"]
-        for i in range(w.shape[0]):
-            a = w[i].astype(np.float64)
-            finite &= bool(np.isfinite(a).all())
-            total += a.sum()
-            sq += np.square(a).sum()
-            count += a.size
-            lo, hi = min(lo, a.min()), max(hi, a.max())
-    mean = total / count
-    std = np.sqrt(max(sq / count - mean**2, 0.0))
-    print(f"vorticity stats min {lo:.4g}  max {hi:.4g}  mean {mean:.4g}  std {std:.4g}")
-    if not finite:
-        raise SpectralRefinerError(f"{info.path} holds non-finite vorticity values: regenerate it")
+    text = format_description(describe(args.file))  # raises before anything is printed
+    figure = (
+        plot_dataset(args.file, args.out or Path(args.file).with_suffix(".png"))
+        if args.plot
+        else None
+    )
+    print(text)
+    if figure is not None:
+        print(f"wrote {figure}")
     return 0
 
 
@@ -455,7 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("info", help="print a dataset's metadata and statistics, or what is wrong")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE.h5", help="a dataset or prediction file")
+    p.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw snapshots, the spectrum and energy/enstrophy over time to a PNG",
+    )
+    p.add_argument("--out", metavar="PNG", help="the figure's file (default FILE.png)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("configs", help="list the shipped training configs, or print one")

@@ -1,6 +1,7 @@
 """Datasets: presets, the resumable generator, Well-schema HDF5 files, trajectory windows and
 the online (solver-in-the-loop) stream."""
 
+from .describe import describe, format_description
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, simulate_preset
 from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_dataset
@@ -32,7 +33,9 @@ __all__ = [
     "barrier",
     "build_equation",
     "check_windows",
+    "describe",
     "eval_windows",
+    "format_description",
     "generate",
     "get_preset",
     "init_from_env",

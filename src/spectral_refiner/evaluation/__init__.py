@@ -2,6 +2,7 @@
 long rollouts, the surrogate-versus-solver comparison, figures and the HTML report."""
 
 from .compare import compare_solver, pareto_front, verdict
+from .dataset_figure import plot_dataset
 from .evaluate import evaluate_run, rollout
 from .inputs import RunData, open_run_data
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
@@ -33,6 +34,7 @@ __all__ = [
     "list_runs",
     "open_run_data",
     "pareto_front",
+    "plot_dataset",
     "predict_file",
     "read_comparisons",
     "read_evaluations",
