@@ -1,7 +1,7 @@
 """Datasets: presets, the resumable generator, Well-schema HDF5 files, trajectory windows and
 the online (solver-in-the-loop) stream."""
 
-from .describe import describe, format_description
+from .describe import describe, format_description, recorded_preset
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, simulate_preset
 from .hdf5 import DatasetInfo, read_estimates, read_info, read_vorticity, write_dataset
@@ -47,6 +47,7 @@ __all__ = [
     "read_flow",
     "read_info",
     "read_vorticity",
+    "recorded_preset",
     "simulate_preset",
     "split_trajectories",
     "window_span",

@@ -14,11 +14,24 @@ import h5py
 import numpy as np
 
 from ..errors import SpectralRefinerError
-from .hdf5 import read_estimates, read_info
+from .hdf5 import DatasetInfo, read_estimates, read_info
+from .presets import Preset
 
-__all__ = ["describe", "format_description"]
+__all__ = ["describe", "format_description", "recorded_preset"]
 
 PROVENANCE = ("preset", "seed", "scheme", "dt_policy", "simulation_dtype", "package_version")
+
+
+def recorded_preset(info: DatasetInfo) -> Preset:
+    """The preset a file records (attribute ``preset_fields``): the parameters of its
+    equation; an error naming the fix when the file does not record them."""
+    try:
+        return Preset(**info.preset_fields)
+    except TypeError:
+        raise SpectralRefinerError(
+            f"{info.path} does not record the parameters of its equation (attribute "
+            "preset_fields): regenerate it with `spectral-refiner generate`"
+        ) from None
 
 
 def _statistics(path) -> dict[str, float]:

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import Preset, build_equation, read_info, read_vorticity
-from ..errors import SpectralRefinerError
+from ..data import build_equation, read_info, read_vorticity, recorded_preset
 from .metrics import flow_statistics
 from .plots import last_full_shell, plt, save_figure
 
@@ -29,13 +28,7 @@ def plot_dataset(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the figure of the module docstring for the file's first (at most 32)
     trajectories to ``out`` (PNG, the numbers drawn beside it as JSON); returns ``out``."""
     info = read_info(path)
-    try:
-        preset = Preset(**info.preset_fields)
-    except TypeError:
-        raise SpectralRefinerError(
-            f"{info.path} does not record its preset (attribute preset_fields), so its "
-            "spectra cannot be computed: plot a file made by `spectral-refiner generate`"
-        ) from None
+    preset = recorded_preset(info)
     count = min(info.n_trajectories, MAX_TRAJECTORIES)
     w = torch.from_numpy(read_vorticity(info.path, slice(0, count))).double()
     n, times = info.resolution, info.times
