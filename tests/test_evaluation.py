@@ -153,23 +153,29 @@ def _drawn(figure) -> dict:
     return json.loads(figure.with_suffix(".json").read_text())
 
 
-def test_a_report_of_two_runs_shows_both_the_solver_and_persistence_as_computed(
-    files, evaluated, tmp_path, capsys
-):
+@pytest.fixture(scope="module")
+def two_runs(files, evaluated, tmp_path_factory):
+    """An FNO2d run beside the SFNO one, both evaluated on the test file (the SFNO twice)
+    and compared with the solver, and the report of both."""
     run, train_file, test_file = files
-    results, compare = evaluated
     other = train_small_run(train_file, run.parent, "fno2d")
     assert main(["evaluate", "--run", str(other), "--data", str(test_file), "--rollout", "10"]) == 0
     fno2d = json.loads(next((other / "evaluation").glob("test-*-f10-n32.json")).read_text())
     compare_solver(other, test_file, limit=2, repeats=1)
-    # a second evaluation of the SFNO run (other flags) is kept beside the first
-    short = evaluate_run(run, test_file, frames=5)
+    short = evaluate_run(run, test_file, frames=5)  # a second evaluation: other flags
+    out = tmp_path_factory.mktemp("report") / "both"
+    assert main(["report", str(run), str(other), "--out", str(out)]) == 0
+    return other, fno2d, short, out / "report.html"
+
+
+def test_a_report_of_two_runs_shows_both_the_solver_and_persistence_as_computed(
+    files, evaluated, two_runs, capsys
+):
+    run, _, _ = files
+    results, compare = evaluated
+    other, fno2d, short, report = two_runs
     assert short["key"] != results["key"]
     assert {results["key"], short["key"]} <= {p.stem for p in (run / "evaluation").glob("*.json")}
-    capsys.readouterr()
-    assert main(["report", str(run), str(other), "--out", str(tmp_path / "both")]) == 0
-    report = tmp_path / "both" / "report.html"
-    assert capsys.readouterr().out.strip() == f"wrote {report}"
     page = report.read_text()
     assert "report: run-sfno vs run-fno2d" in page
     for text in (results["key"], short["key"], fno2d["key"], "solver 32²", "persistence"):
@@ -216,6 +222,37 @@ def test_a_report_of_two_runs_shows_both_the_solver_and_persistence_as_computed(
     assert main(["runs", str(run.parent)]) == 0
     listing = capsys.readouterr().out
     assert "sfno" in listing and str(other) in listing and fno2d["key"] in listing
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no headless browser installed (Debian: apt-get install chromium); "
+    "the report's rendering is not checked",
+)
+def test_the_report_renders_in_a_headless_browser_with_every_image(two_runs, tmp_path):
+    report = two_runs[-1]
+    probe = tmp_path / "probe.html"  # the page, plus a script that counts decoded images
+    probe.write_text(
+        report.read_text()
+        + "<script>window.addEventListener('load', () => { const i = [...document.images]; "
+        "document.body.setAttribute('data-images', i.length + '/' + "
+        "i.filter(x => x.complete && x.naturalWidth > 0).length); });</script>"
+    )
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    flags += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+    result = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    match = re.search(r'data-images="(\d+)/(\d+)"', result.stdout)
+    assert match, result.stderr[-2000:]
+    total, decoded = map(int, match.groups())
+    assert total == decoded == report.read_text().count("<img ") >= 10
 
 
 def test_info_describes_plots_and_refuses_non_finite_files(files, tmp_path, capsys):
