@@ -17,7 +17,7 @@ import torch
 
 from ..data import build_equation, read_info, read_vorticity, recorded_preset
 from .metrics import flow_statistics
-from .plots import last_full_shell, plt, save_figure
+from .plots import last_full_shell, plt, reference_slopes, save_figure
 
 __all__ = ["plot_dataset"]
 
@@ -62,10 +62,7 @@ def plot_dataset(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     for frame, style in ((0, "-"), (len(times) - 1, "--")):
         spectrum = stats["spectrum"][:, frame, shells].mean(0)
         ax.loglog(k, spectrum, ls=style, color="black", label=f"t = {times[frame]:.4g}")
-    ref = stats["spectrum"][:, -1, shells].mean(0)
-    ax.loglog(k, 3 * ref[0] * (k / k[0]) ** -3.0, color="gray", ls=(0, (4, 2)), label="k^-3")
-    ax.loglog(k, 3 * ref[0] * (k / k[0]) ** (-5 / 3), color="gray", ls=":", label="k^-5/3")
-    ax.set_ylim(bottom=max(float(ref.min()) * 1e-2, 1e-300))
+    reference_slopes(ax, k, stats["spectrum"][:, -1, shells].mean(0))
     ax.set_xlabel("wavenumber |k| = 2π|m|/L")
     ax.set_ylabel("shell energy E(k)")
     ax.set_title(f"energy spectrum (mean of {count} trajectories)")

@@ -34,6 +34,7 @@ __all__ = [
     "plot_snapshots",
     "plot_spectra",
     "plot_training",
+    "reference_slopes",
     "save_figure",
 ]
 
@@ -75,6 +76,15 @@ def last_full_shell(resolution: int) -> int:
     """The last spectral shell ``j`` whose ring ``j - ½ <= |m| < j + ½`` lies wholly inside
     the modes ``|m_x|, |m_y| < n/2`` a stored ``n``² frame carries."""
     return resolution // 2 - 1
+
+
+def reference_slopes(ax, k: np.ndarray, spectrum: np.ndarray) -> None:
+    """Grey k^-3 and k^-5/3 lines from 3x the spectrum's first shell (above the curve), and
+    the y range cut 2 decades below the spectrum's smallest value."""
+    top = 3 * spectrum[0]
+    ax.loglog(k, top * (k / k[0]) ** -3.0, color="gray", ls=(0, (4, 2)), lw=1, label="k^-3")
+    ax.loglog(k, top * (k / k[0]) ** (-5 / 3), color="gray", ls=":", lw=1, label="k^-5/3")
+    ax.set_ylim(bottom=max(float(spectrum.min()) * 1e-2, 1e-300))
 
 
 def plot_snapshots(
@@ -167,11 +177,7 @@ def plot_spectra(
         ref = draw(truth, color="black", lw=2, label="truth")
         for s in series:
             draw(s["spectrum"], color=s["colour"], ls=s["style"], lw=1.3, label=s["label"])
-        anchor = ref[min(2, len(ref) - 1)] * kk[min(2, len(kk) - 1)] ** 3
-        ax.loglog(kk, anchor * kk**-3.0, color="gray", ls=(0, (4, 2)), lw=1, label="k^-3")
-        anchor = ref[0] * kk[0] ** (5 / 3)
-        ax.loglog(kk, anchor * kk ** (-5 / 3), color="gray", ls=":", lw=1, label="k^-5/3")
-        ax.set_ylim(bottom=max(float(ref.min()) * 1e-2, 1e-300))
+        reference_slopes(ax, kk, ref)
         ax.set_xlabel("wavenumber |k| = 2π|m|/L")
         ax.set_ylabel("shell energy E(k)")
         ax.set_title(f"energy spectrum, {title}")
