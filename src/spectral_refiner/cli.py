@@ -329,6 +329,7 @@ def _print_comparison(results: dict) -> None:
         print(f"{p['method']:32s}{p['seconds']:16.4g}{p['rel_l2']:16.4g}")
     for line in results["verdict"]:
         print(f"- {line}")
+    print(f"wrote {Path(results['run']) / 'evaluation' / (results['key'] + '.json')}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

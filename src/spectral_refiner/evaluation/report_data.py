@@ -61,8 +61,8 @@ def _load_run(path: str | Path) -> ReportRun:
     evaluations = read_evaluations(run)
     if not evaluations:
         raise SpectralRefinerError(
-            f"{run.path} has no evaluation yet: run `spectral-refiner evaluate --run "
-            f"{run.path} --data FILE.h5` first"
+            f"{run.path} has no evaluation yet (or only ones older than results keyed by "
+            f"their data): run `spectral-refiner evaluate --run {run.path} --data FILE.h5` first"
         )
     records = (
         [json.loads(x) for x in run.metrics.read_text().splitlines() if x.strip()]
@@ -145,12 +145,7 @@ def gather(paths: list[str | Path]) -> tuple[list[ReportRun], list[TestSet]]:
     for run in runs:
         chosen: dict[tuple, dict[str, Any]] = {}
         for e in run.evaluations:  # oldest first: the newest with the most sides wins
-            key = (
-                e.get("data_key", e["data"]),
-                e.get("split", "all"),
-                e["frames"],
-                e["resolution"],
-            )
+            key = (e["data_key"], e["split"], e["frames"], e["resolution"])
             if key not in chosen or ("refined" in e) >= ("refined" in chosen[key]):
                 chosen[key] = e
         for key, e in chosen.items():

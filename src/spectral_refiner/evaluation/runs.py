@@ -83,8 +83,8 @@ def _read_all(folder: Path, compare: bool) -> list[dict[str, Any]]:
             raise SpectralRefinerError(
                 f"{path} is unreadable: delete it and rerun the command that made it"
             ) from None
-        record.setdefault("key", path.stem)
-        out.append(record)
+        if "data_key" in record:  # older evaluation.json / compare.json files lack their keys
+            out.append(record)
     return sorted(out, key=lambda r: r.get("written", 0.0))
 
 
