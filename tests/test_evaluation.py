@@ -28,7 +28,10 @@ from spectral_refiner.data import (
 from spectral_refiner.evaluation import (
     band_errors,
     compare_solver,
+    comparison_key,
+    data_key,
     evaluate_run,
+    evaluation_key,
     flow_statistics,
     frame_metrics,
     high_correlation_time,
@@ -283,6 +286,26 @@ def test_info_describes_plots_and_refuses_non_finite_files(files, tmp_path, caps
     assert main(["info", str(run / "refined-test-n64.h5")]) == 0
     eta = np.median(read_estimates(run / "refined-test-n64.h5")["eta"])
     assert re.search(rf"\n  eta +{eta:.4g}  ", capsys.readouterr().out)
+
+
+def test_result_keys_name_everything_that_produced_the_result():
+    a, b = data_key("/x/test.h5", "0123456789abcdef"), data_key("/y/test.h5", "fedcba9876543210")
+    assert (a, b) == ("test-01234567", "test-fedcba98")  # one name, other trajectories
+    keys = {
+        evaluation_key(d, split=split, frames=f, resolution=n, refine_steps=r)
+        for d in (a, b)
+        for split in ("all", "first2")
+        for f in (5, 10)
+        for n in (32, 64)
+        for r in (None, 10, 100)
+    }
+    assert len(keys) == 2 * 2 * 2 * 2 * 3
+    solvers = {
+        comparison_key(a, resolution=32, instances=i, solvers=s)
+        for i in (2, 8)
+        for s in ([16, 32], [32, 64, 16])
+    }
+    assert len(solvers) == 4 and "compare-test-01234567-n32-i8-solver16-32-64" in solvers
 
 
 def test_pareto_front_and_verdict():

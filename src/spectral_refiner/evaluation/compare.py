@@ -11,7 +11,7 @@ trajectory reported. A method is *dominated* when another is both faster and mor
 the undominated ones form the Pareto front, and the verdict names which method wins at
 which accuracy.
 
-Results go to ``RUN_DIR/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES.json``
+Results go to ``RUN_DIR/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
 (:func:`~spectral_refiner.evaluation.runs.comparison_key`).
 """
 
@@ -156,7 +156,7 @@ def compare_solver(
             }
         )
     dkey = data_key(data_file, data.flow.fingerprint)
-    key = comparison_key(dkey, resolution=n, instances=count)
+    key = comparison_key(dkey, resolution=n, instances=count, solvers=resolutions)
     results = {
         "key": key,
         "run": str(data.run.path),

@@ -7,7 +7,8 @@ different keys). An evaluation is ``RUN/evaluation/KEY.json`` (and ``.npz``) wit
 
     KEY = DATAKEY-SPLIT-fFRAMES-nRESOLUTION[-refinedSTEPS]
 
-and a solver comparison ``RUN/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES.json``.
+and a solver comparison ``RUN/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
+(``GRIDS`` the solver's resolutions, e.g. ``16-32-64``).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def evaluation_key(
     return key if refine_steps is None else f"{key}-refined{refine_steps}"
 
 
-def comparison_key(data: str, *, resolution: int, instances: int) -> str:
+def comparison_key(data: str, *, resolution: int, instances: int, solvers: list[int]) -> str:
     """The name of a solver comparison's file (module docstring)."""
-    return f"{COMPARE_PREFIX}{data}-n{resolution}-i{instances}"
+    grids = "-".join(str(r) for r in sorted(solvers))
+    return f"{COMPARE_PREFIX}{data}-n{resolution}-i{instances}-solver{grids}"
 
 
 def write_results(
