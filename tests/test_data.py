@@ -179,7 +179,7 @@ def test_presets_cover_the_benchmarks():
         ("fno-nu1e-3", 1e-3, 51, 1.0),
         ("fno-nu1e-4", 1e-4, 31, 1.0),
         ("fno-nu1e-5", 1e-5, 21, 1.0),
-        ("mcwilliams-re1000", 1e-3, 56, 2 * math.pi),
+        ("mcwilliams-re1000", 1e-3, 111, 2 * math.pi),
         ("kolmogorov-re1000", 1e-3, 41, 2 * math.pi),
     ]:
         p = get_preset(name).validate()

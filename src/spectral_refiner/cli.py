@@ -10,20 +10,35 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
-
-import h5py
-import numpy as np
 
 from . import __version__
 from .arguments import OneLineParser, device, even_resolution, exit_status, integer, tolerance
 from .atomic import check_folder
 from .config import apply_config_overrides, load_config, shipped_configs
-from .data import PRESETS, apply_overrides, check_dataset, generate, get_preset, read_info
+from .data import (
+    PRESETS,
+    apply_overrides,
+    check_dataset,
+    describe,
+    format_description,
+    generate,
+    get_preset,
+    read_info,
+)
 from .errors import SpectralRefinerError
-from .evaluation import SPLITS, Selection, compare_solver, evaluate_run, predict_file, write_report
+from .evaluation import (
+    SPLITS,
+    Selection,
+    compare_solver,
+    evaluate_run,
+    format_runs,
+    list_runs,
+    plot_dataset,
+    predict_file,
+    write_report,
+)
 from .metrics import ERRORS, WINDOW_METRICS
 from .training import RunDir, train
 
@@ -72,36 +87,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    info = read_info(args.file)
-    fields = info.preset_fields
-    print(f"file            {info.path}")
-    print(f"dataset         {info.attrs.get('dataset_name')}")
-    print(f"vorticity       {info.shape} (trajectories, time, x, y) float32")
-    print(f"time            {info.times[0]:g} .. {info.times[-1]:g} ({len(info.times)} frames)")
-    for key in ("preset", "seed", "scheme", "dt_policy", "simulation_dtype", "package_version"):
-        if key in info.attrs:
-            print(f"{key:15s} {info.attrs[key]}")
-    if fields:
-        print("preset fields   " + json.dumps(fields, sort_keys=True))
-    # Statistics, read one trajectory at a time (files can be large).
-    total = count = 0.0
-    sq = 0.0
-    lo, hi = np.inf, -np.inf
-    finite = True
-    with h5py.File(info.path, "r") as f:
-        w = f["t0_fields/vorticity"]
-        for i in range(w.shape[0]):
-            a = w[i].astype(np.float64)
-            finite &= bool(np.isfinite(a).all())
-            total += a.sum()
-            sq += np.square(a).sum()
-            count += a.size
-            lo, hi = min(lo, a.min()), max(hi, a.max())
-    mean = total / count
-    std = np.sqrt(max(sq / count - mean**2, 0.0))
-    print(f"vorticity stats min {lo:.4g}  max {hi:.4g}  mean {mean:.4g}  std {std:.4g}")
-    if not finite:
-        raise SpectralRefinerError(f"{info.path} holds non-finite vorticity values: regenerate it")
+    text = format_description(describe(args.file))  # raises before anything is printed
+    figure = (
+        plot_dataset(args.file, args.out or Path(args.file).with_suffix(".png"))
+        if args.plot
+        else None
+    )
+    print(text)
+    if figure is not None:
+        print(f"wrote {figure}")
     return 0
 
 
@@ -262,7 +256,7 @@ def _print_predictions(summary: dict) -> None:
 
 def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
     check_dataset(source)
-    stem = Path(source).stem
+    stem = Path(source).stem + (f"-n{args.resolution}" if args.resolution else "")
     out = args.out or str(Path(args.run) / f"{'refined' if refine else 'predictions'}-{stem}.h5")
     try:
         summary = predict_file(
@@ -288,7 +282,21 @@ def _cmd_predict(args: argparse.Namespace, refine: bool, source: str) -> int:
         )
         return 130
     _print_predictions(summary)
+    if "median_rel_l2" not in summary:
+        _explain_missing_errors(source, summary["resolution"])
     return 0
+
+
+def _explain_missing_errors(source: str, resolution: int) -> None:
+    """One line on stderr: why a prediction summary has no error columns."""
+    stored = read_info(source).resolution
+    why = (
+        f"{source} holds {stored}² frames, coarser than the {resolution}² output: give a truth "
+        f"file at >= {resolution}² (generate with --set resolution={resolution})"
+        if stored < resolution
+        else f"{source} does not hold the frames that follow the input window"
+    )
+    print(f"note: no true errors: {why}", file=sys.stderr)
 
 
 def _fmt(value) -> str:
@@ -316,7 +324,12 @@ def _print_evaluation(results: dict) -> None:
             "  refined           "
             + " ".join(f"{v:.3g}" for v in results["refined"]["per_frame_rel_l2"])
         )
-    print(f"wrote {Path(results['run']) / 'evaluation' / 'evaluation.json'}")
+    if "persistence" in results:
+        print(
+            f"persistence (last input frame held): mean rel L2 "
+            f"{results['persistence']['mean_rel_l2']:.4g}"
+        )
+    print(f"wrote {Path(results['run']) / 'evaluation' / (results['key'] + '.json')}")
 
 
 def _check_run_and_data(args: argparse.Namespace) -> None:
@@ -352,6 +365,7 @@ def _print_comparison(results: dict) -> None:
         print(f"{p['method']:32s}{p['seconds']:16.4g}{p['rel_l2']:16.4g}")
     for line in results["verdict"]:
         print(f"- {line}")
+    print(f"wrote {Path(results['run']) / 'evaluation' / (results['key'] + '.json')}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -371,7 +385,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    print(f"wrote {write_report(args.run_dir)}")
+    print(f"wrote {write_report(args.run_dir, args.out)}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    print(format_runs(list_runs(args.dir)))
     return 0
 
 
@@ -497,7 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("info", help="print a dataset's metadata and statistics, or what is wrong")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE.h5", help="a dataset or prediction file")
+    p.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw snapshots, the spectrum and energy/enstrophy over time to a PNG",
+    )
+    p.add_argument("--out", metavar="PNG", help="the figure's file (default FILE.png)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("configs", help="list the shipped training configs, or print one")
@@ -586,9 +611,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection_arguments(p)
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("report", help="write the run's HTML report and PNG figures")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser(
+        "report",
+        help="write one HTML page (and PNG figures) for one run, or comparing several runs",
+        description="One run: RUN_DIR/report/report.html. Several runs: their evaluations on "
+        "common test sets side by side, with the solver and the persistence baseline, in "
+        "--out (default report-YYYY-MM-DD).",
+    )
+    p.add_argument("run_dir", nargs="+", metavar="RUN_DIR", help="training run directories")
+    p.add_argument(
+        "--out", metavar="DIR", help="folder for the page and figures (see the description)"
+    )
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "runs", help="list the runs below a folder with model, data, size and headline errors"
+    )
+    p.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="folder (default runs)")
+    p.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("demo", help="the whole pipeline on built-in defaults (a few minutes)")
     p.add_argument("--out", default="demo-out", help="folder for everything (default demo-out)")

@@ -2,6 +2,7 @@
 the online (solver-in-the-loop) stream, all2all frame pairs."""
 
 from .all2all import PairDataset, all2all_pairs, max_lead_frames, random_pairs
+from .describe import describe, format_description, recorded_preset
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, preset_problem, simulate_preset
 from .hdf5 import (
@@ -46,7 +47,9 @@ __all__ = [
     "build_equation",
     "check_dataset",
     "check_windows",
+    "describe",
     "eval_windows",
+    "format_description",
     "generate",
     "get_preset",
     "init_from_env",
@@ -63,6 +66,7 @@ __all__ = [
     "read_flow",
     "read_info",
     "read_vorticity",
+    "recorded_preset",
     "seed_keys",
     "simulate_preset",
     "split_trajectories",

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..errors import SpectralRefinerError
 from ..physics import NavierStokes2D, resample
 from ..problem import Problem
+from .describe import recorded_preset
 from .hdf5 import key_family, read_info, read_vorticity
 from .presets import Preset
 
@@ -95,15 +96,7 @@ def read_flow(path: str | os.PathLike, resolution: int | None = None) -> Flow:
     the parameters of the equation (``preset_fields``), or whose frames are unevenly spaced.
     """
     info = read_info(path)
-    try:
-        if info.problem is None:
-            raise TypeError
-        preset = Preset(**info.preset_fields)
-    except TypeError:
-        raise SpectralRefinerError(
-            f"{info.path} does not record the parameters of its equation (attribute "
-            "preset_fields): regenerate it with `spectral-refiner generate`"
-        ) from None
+    preset = recorded_preset(info)
     times = info.times
     if len(times) > 2 and not np.allclose(np.diff(times), times[1] - times[0], rtol=1e-4):
         raise SpectralRefinerError(

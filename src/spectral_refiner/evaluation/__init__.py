@@ -2,11 +2,21 @@
 long rollouts, the surrogate-versus-solver comparison, figures and the HTML report."""
 
 from .compare import compare_solver, pareto_front, verdict
+from .dataset_figure import plot_dataset
 from .evaluate import evaluate_run, rollout
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
-from .report import write_report
+from .report import default_report_folder, write_report
+from .runs import (
+    comparison_key,
+    data_key,
+    evaluation_key,
+    format_runs,
+    list_runs,
+    read_comparisons,
+    read_evaluations,
+)
 
 __all__ = [
     "SPLITS",
@@ -14,13 +24,22 @@ __all__ = [
     "Selection",
     "band_errors",
     "compare_solver",
+    "comparison_key",
+    "data_key",
+    "default_report_folder",
     "evaluate_run",
+    "evaluation_key",
     "flow_statistics",
+    "format_runs",
     "frame_metrics",
     "high_correlation_time",
+    "list_runs",
     "open_run_data",
     "pareto_front",
+    "plot_dataset",
     "predict_file",
+    "read_comparisons",
+    "read_evaluations",
     "rollout",
     "trained_on",
     "verdict",

@@ -11,12 +11,12 @@ trajectory reported. A method is *dominated* when another is both faster and mor
 the undominated ones form the Pareto front, and the verdict names which method wins at
 which accuracy.
 
-Results go to ``RUN_DIR/evaluation/compare.json``.
+Results go to ``RUN_DIR/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
+(:func:`~spectral_refiner.evaluation.runs.comparison_key`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_text
 from ..errors import SpectralRefinerError
 from ..metrics import relative_error
 from ..physics import resample, simulate
 from ..refine import refine
 from .inputs import HELD_OUT, Selection, open_run_data
+from .runs import comparison_key, data_key, write_results
 
 __all__ = ["compare_solver", "pareto_front", "verdict"]
 
@@ -158,9 +158,16 @@ def compare_solver(
                 "timings": [t / count for t in timings[name]],
             }
         )
+    dkey = data_key(data_file, data.flow.fingerprint)
+    subset = f"{dkey}-{select.split}" if select.split else dkey  # the held-out split only
+    key = comparison_key(subset, resolution=n, instances=count, solvers=resolutions)
     results = {
+        "key": key,
         "run": str(data.run.path),
+        "model": model.name,
         "data": str(data_file),
+        "data_key": dkey,
+        "resolution": n,
         "instances": count,
         "trajectories": data.trajectories[:count],
         "frames": frames,
@@ -172,7 +179,6 @@ def compare_solver(
         "front": [p["method"] for p in pareto_front(points)],
         "verdict": verdict(points),
     }
-    folder = data.run.path / "evaluation"
-    folder.mkdir(exist_ok=True)
-    atomic_write_text(folder / "compare.json", json.dumps(results, indent=1))
+    results["written"] = time.time()
+    write_results(data.run.path / "evaluation", key, results)
     return results

@@ -9,24 +9,28 @@ frames: relative L2, H1 and H^-1 errors and the vorticity correlation; the high-
 times (mean correlation below 0.95 and 0.8); energy and enstrophy of prediction and truth over
 time; and the energy spectra of prediction and truth with their error per octave band.
 
-Results go to ``RUN_DIR/evaluation/``: ``evaluation.json`` (every number) and
-``evaluation.npz`` (the arrays the report plots: per-frame metrics, spectra, η per window,
-and snapshots of the first trajectory).
+Every evaluation also scores the *persistence* baseline, the last input frame held for every
+predicted frame, ``p_t = ω_{t_in - 1}``: a model worse than it has learnt nothing useful.
+Besides the means over trajectories, each metric's spread over trajectories is kept: the
+median and the 10th and 90th percentiles of the per-trajectory mean over frames, and per frame.
+
+Results go to ``RUN_DIR/evaluation/KEY.json`` (every number) and ``KEY.npz`` (the arrays the
+report plots: per-frame metrics per trajectory, spectra, η per window, and snapshots of the
+first trajectory), ``KEY`` naming the data file, split, rollout, resolution and refinement
+(:func:`~spectral_refiner.evaluation.runs.evaluation_key`), so evaluations never overwrite
+each other.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_text
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
 from ..physics import Residual
@@ -34,11 +38,13 @@ from ..refine import check_refinable
 from ..refine import refine as refine_windows
 from .inputs import HELD_OUT, Selection, open_run_data
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
+from .runs import data_key, evaluation_key, write_results
 
 __all__ = ["evaluate_run", "rollout"]
 
 SNAPSHOTS = 4
 THRESHOLDS = (0.95, 0.8)
+PERCENTILES = (10, 50, 90)
 
 
 def rollout(
@@ -72,12 +78,21 @@ def rollout(
 
 def _side(pred: torch.Tensor, truth: torch.Tensor, grid, times: np.ndarray) -> dict[str, Any]:
     """Per-frame metrics of one prediction (instance means) and their summaries."""
-    metrics = {
-        k: v.double().mean(0).cpu().numpy() for k, v in frame_metrics(pred, truth, grid).items()
+    per_instance = {
+        k: v.double().cpu().numpy() for k, v in frame_metrics(pred, truth, grid).items()
     }
+    metrics = {k: v.mean(0) for k, v in per_instance.items()}
     stats = flow_statistics(pred, grid)
     out: dict[str, Any] = {f"per_frame_{k}": v.tolist() for k, v in metrics.items()}
     out.update({f"mean_{k}": float(np.mean(v)) for k, v in metrics.items()})
+    for k, v in per_instance.items():  # spread over trajectories of the mean over frames
+        p10, p50, p90 = np.percentile(v.mean(1), PERCENTILES)
+        out.update({f"p10_{k}": float(p10), f"median_{k}": float(p50), f"p90_{k}": float(p90)})
+        if k in ("rel_l2", "correlation"):  # and per frame, for the report's bands
+            bands = np.percentile(v, PERCENTILES, axis=0)
+            for name, band in zip(("p10", "median", "p90"), bands, strict=True):
+                out[f"{name}_per_frame_{k}"] = band.tolist()
+    out["_per_instance"] = per_instance
     for threshold in THRESHOLDS:  # None: the mean correlation never dropped that low
         time_below = high_correlation_time(metrics["correlation"], times, threshold)
         out[f"time_below_{threshold}"] = None if math.isinf(time_below) else time_below
@@ -140,26 +155,45 @@ def evaluate_run(
     times = data.flow.times[0] + dt * np.arange(t_in, t_in + frames)
     grid = equation.grid
 
+    split = select.split or "all"  # the run's held-out test split, or the whole file
+    if count < data.flow.frames.shape[0]:
+        split = f"{split}-first{count}"
+    dkey = data_key(data_file, data.flow.fingerprint)
+    key = evaluation_key(
+        dkey, split=split, frames=frames, resolution=n, refine_steps=steps if refine else None
+    )
     results: dict[str, Any] = {
+        "key": key,
         "run": str(data.run.path),
         "data": str(data_file),
+        "data_key": dkey,
+        "split": split,
         "model": model.name,
+        "t_in": t_in,
+        "t_out": model.t_out,
         "instances": count,
-        "split": select.split,
         "trajectories": data.trajectories[:count],
         "keys": None if data.keys is None else data.keys[:count],
         "resolution": n,
         "frames": frames,
+        "refine_steps": steps if refine else None,
         "times": times.tolist(),
+        "physics": {
+            **data.flow.preset.fields(),
+            "stored_resolution": data.flow.resolution,
+            "frame_interval": data.flow.dt,
+            "window_dt": dt,
+        },
     }
     started = time.perf_counter()
     pred, eta = rollout(model, w_in, frames, residual)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
-    sides = {"prediction": (pred, eta)}
+    sides: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {"prediction": (pred, eta)}
     if refine:
         started = time.perf_counter()
         sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps)
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
+    sides["persistence"] = (w_in[:, -1:].expand(-1, frames, -1, -1), None)
     truth_stats = flow_statistics(truth, grid)
     spectrum_true = truth_stats["spectrum"].double().mean(0).cpu().numpy()
     results["truth"] = {
@@ -174,36 +208,33 @@ def evaluate_run(
     for name, (p, e) in sides.items():
         side = _side(p, truth, grid, times)
         spectrum = side.pop("_spectrum")
+        per_instance = side.pop("_per_instance")
         side["band_errors_last_frame"] = band_errors(spectrum[-1], spectrum_true[-1])
         side["band_errors_mean"] = band_errors(spectrum.mean(0), spectrum_true.mean(0))
-        per_window = frame_metrics(p, truth, grid)["rel_l2"].double().cpu()
+        results[name] = side
+        arrays[f"spectrum_{name}"] = spectrum
+        for key_ in ("rel_l2", "correlation"):
+            arrays[f"{key_}_{name}"] = np.asarray(side[f"per_frame_{key_}"])
+            arrays[f"instance_{key_}_{name}"] = per_instance[key_]  # (B, frames)
+        if e is None:
+            continue
         windows = e.shape[1]
-        err_windows = torch.stack(
+        err_windows = np.stack(
             [
-                per_window[:, j * model.t_out : (j + 1) * model.t_out].mean(1)
+                per_instance["rel_l2"][:, j * model.t_out : (j + 1) * model.t_out].mean(1)
                 for j in range(windows)
             ],
-            dim=1,
+            axis=1,
         )
         side["mean_eta"] = float(e.double().mean())
         side["per_window_eta"] = e.double().mean(0).cpu().numpy().tolist()
-        results[name] = side
-        arrays[f"spectrum_{name}"] = spectrum
         arrays[f"eta_{name}"] = e.double().cpu().numpy()  # (B, windows)
-        arrays[f"window_error_{name}"] = err_windows.numpy()
-        for key in ("rel_l2", "correlation"):
-            arrays[f"{key}_{name}"] = np.asarray(side[f"per_frame_{key}"])
+        arrays[f"window_error_{name}"] = err_windows
     picks = np.unique(np.linspace(0, frames - 1, SNAPSHOTS).round().astype(int))
     arrays["snapshot_frames"] = picks
     arrays["snapshot_truth"] = truth[0, picks].float().cpu().numpy()
     for name, (p, _) in sides.items():
         arrays[f"snapshot_{name}"] = p[0, picks].float().cpu().numpy()
-    _write(data.run.path / "evaluation", "evaluation", results, arrays)
+    results["written"] = time.time()
+    write_results(data.run.path / "evaluation", key, results, arrays)
     return results
-
-
-def _write(folder: Path, name: str, results: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    folder.mkdir(exist_ok=True)
-    atomic_write_text(folder / f"{name}.json", json.dumps(results, indent=1, default=float))
-    with atomic_write(folder / f"{name}.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
