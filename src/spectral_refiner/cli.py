@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
 from .evaluation import compare_solver, evaluate_run, predict_file, write_report
+from .threads import ENV_VAR, use_threads
 from .training import RunDir, train
 
 
@@ -390,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate 2-D turbulence, build datasets, train and refine neural operators.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help=f"intra-op threads (default: 1 for small fields, else the free cores; or ${ENV_VAR})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("presets", help="list the dataset presets, or show one's fields")
@@ -505,7 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=8, help="trajectories compared (default 8)")
     p.add_argument("--steps", type=int, default=100, help="refinement evaluations")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved timing rounds at least (more, up to 10, until the methods are apart)",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_compare)
 
@@ -524,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        use_threads(requested=args.threads)
+        if args.threads is not None:  # worker processes (torchrun, the demo's) inherit it
+            os.environ[ENV_VAR] = str(args.threads)
         return args.func(args)
     except SpectralRefinerError as exc:
         print(f"error: {exc}", file=sys.stderr)
