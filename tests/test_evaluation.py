@@ -121,8 +121,9 @@ def test_every_plotted_quantity_is_the_computed_one(files, tmp_path):
     assert results["refined"]["mean_rel_l2"] < results["prediction"]["mean_rel_l2"]
     compare = compare_solver(run, test_file, limit=2, steps=5, repeats=2, max_repeats=3)
     assert 2 <= compare["rounds"] <= 3
-    assert all(len(p["timings"]) == compare["rounds"] for p in compare["points"])
-    assert compare["verdict"][-1].startswith(f"timing: {compare['rounds']} interleaved rounds")
+    assert max(len(p["timings"]) for p in compare["points"]) == compare["rounds"]
+    assert min(len(p["timings"]) for p in compare["points"]) >= 2
+    assert compare["verdict"][-1].startswith(f"timing: up to {compare['rounds']} interleaved")
     solver = {p["method"]: p for p in compare["points"]}["solver 32²"]
     assert solver["rel_l2"] < 1e-3  # our own solver from the stored frame, at its resolution
     report = write_report(run)
@@ -130,6 +131,16 @@ def test_every_plotted_quantity_is_the_computed_one(files, tmp_path):
     assert page.count('<img src="data:image/png;base64,') == 7
     for name in ("snapshots", "errors", "spectra", "energy", "eta", "pareto", "training"):
         assert (report.parent / f"{name}.png").stat().st_size > 10_000
+
+
+def test_long_commands_show_progress(files, capsys):
+    run, _, test_file = files
+    assert main(["evaluate", "--run", str(run), "--data", str(test_file), "--rollout", "7"]) == 0
+    err = capsys.readouterr().err
+    assert "evaluate: 100%" in err and "7/7" in err
+    args = ["compare-solver", "--run", str(run), "--data", str(test_file), "--limit", "1"]
+    assert main([*args, "--repeats", "1", "--resolutions", "16"]) == 0
+    assert "timing round 1" in capsys.readouterr().err
 
 
 def test_pareto_front_and_verdict():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .config import apply_config_overrides, load_config, shipped_configs
 from .data import PRESETS, apply_overrides, generate, get_preset, read_info
 from .errors import SpectralRefinerError
 from .evaluation import compare_solver, evaluate_run, predict_file, write_report
-from .threads import ENV_VAR, use_threads
+from .threads import ENV_VAR, pin_threads
 from .training import RunDir, train
 
 
@@ -306,6 +305,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         steps=args.steps,
         limit=args.limit,
         device=args.device,
+        progress=not args.quiet,
     )
     _print_evaluation(results)
     return 0
@@ -332,6 +332,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         steps=args.steps,
         repeats=args.repeats,
         device=args.device,
+        progress=not args.quiet,
     )
     _print_comparison(results)
     return 0
@@ -500,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="refinement evaluations per window")
     p.add_argument("--limit", type=int, help="evaluate only the first N trajectories")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare-solver", help="cost against accuracy: surrogate vs the solver")
@@ -520,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="interleaved timing rounds at least (more, up to 10, until the methods are apart)",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("report", help="write the run's HTML report and PNG figures")
@@ -537,9 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        use_threads(requested=args.threads)
-        if args.threads is not None:  # worker processes (torchrun, the demo's) inherit it
-            os.environ[ENV_VAR] = str(args.threads)
+        pin_threads(args.threads)  # worker processes (torchrun's) inherit it
         return args.func(args)
     except SpectralRefinerError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ from .training import train
 
 __all__ = ["run_demo"]
 
-TEST_TRAJECTORIES = 8
+TEST_TRAJECTORIES = 4  # enough to show the refinement and the comparison, in a minute
 ROLLOUT = 15  # three windows of 5 frames after the 5 input frames: t = 2.5 .. 9.5
 
 
@@ -47,6 +47,6 @@ def run_demo(out: str | os.PathLike = "demo-out", progress: bool = True) -> dict
     if not (run / "summary.json").is_file():
         resume = (run / "config.yaml").is_file()
         train(config, str(run), resume=resume, progress=progress)
-    evaluation = evaluate_run(run, test_file, refine=True, frames=ROLLOUT)
-    comparison = compare_solver(run, test_file)
+    evaluation = evaluate_run(run, test_file, refine=True, frames=ROLLOUT, progress=progress)
+    comparison = compare_solver(run, test_file, progress=progress)
     return {"evaluation": evaluation, "comparison": comparison, "report": write_report(run)}

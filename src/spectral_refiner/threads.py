@@ -34,6 +34,7 @@ __all__ = [
     "SMALL_WORK",
     "choose_threads",
     "free_cores",
+    "pin_threads",
     "prefer_passive_wait",
     "requested_threads",
     "use_threads",
@@ -142,6 +143,15 @@ def use_threads(points: int | None = None, requested: int | None = None) -> int:
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count
+
+
+def pin_threads(count: int | None = None) -> int:
+    """Use ``count`` threads from here on when given (validated), in this process and in the
+    processes it starts: it goes into :data:`ENV_VAR`, which :func:`work_threads` also obeys.
+    Then set torch's count by :func:`use_threads` for work of unknown size; returns it."""
+    if count is not None:
+        os.environ[ENV_VAR] = str(requested_threads(count))
+    return use_threads()
 
 
 @contextmanager

@@ -7,8 +7,9 @@ step at Courant number ``courant``) is run at several resolutions — the frame 
 truncated or zero-padded to each — for the ``frames`` window frames the surrogate predicts;
 every output is compared with the file's frames at the training resolution. Each method is
 timed on the whole batch, the methods interleaved (every method once per round, in rotating
-order) and repeated until every two methods are apart in time — every round of one faster than
-every round of the other — or the cap on rounds is reached; the median seconds per trajectory
+order) and repeated — after the first rounds, only the methods not yet apart in time from all
+others (every round of one faster than every round of the other) — until all are apart or the
+cap on rounds is reached; the median seconds per trajectory
 are reported. A method is *dominated* when another is both at least as fast (faster, or tied
 within timing noise) and more accurate; the undominated ones form the Pareto front, and the
 verdict names which method wins at which accuracy and which methods are tied within noise, so
@@ -19,7 +20,6 @@ Results go to ``RUN_DIR/evaluation/compare.json``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import statistics
@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
 from ..errors import SpectralRefinerError
@@ -104,7 +105,7 @@ def verdict(points: list[dict[str, Any]], rounds: int | None = None) -> list[str
     ]
     if rounds is not None:
         lines.append(
-            f"timing: {rounds} interleaved rounds; "
+            f"timing: up to {rounds} interleaved rounds; "
             + (
                 "tied within timing noise: " + "; ".join(ties)
                 if ties
@@ -114,32 +115,47 @@ def verdict(points: list[dict[str, Any]], rounds: int | None = None) -> list[str
     return lines
 
 
-def _resolved(timings: dict[str, list[float]]) -> bool:
-    """Whether every two methods are apart in time (disjoint ranges of rounds)."""
-    spreads = sorted((min(t), max(t)) for t in timings.values())
-    return all(a[1] < b[0] for a, b in itertools.pairwise(spreads))
+def _unresolved(timings: dict[str, list[float]]) -> list[str]:
+    """The methods whose range of rounds overlaps another method's (in the given order)."""
+    spread = {name: (min(t), max(t)) for name, t in timings.items()}
+    return [
+        name
+        for name, (low, high) in spread.items()
+        if any(o != name and low <= b and a <= high for o, (a, b) in spread.items())
+    ]
 
 
 def interleaved_timings(
-    methods: dict[str, Callable[[], torch.Tensor]], min_rounds: int = 3, max_rounds: int = 10
+    methods: dict[str, Callable[[], torch.Tensor]],
+    min_rounds: int = 3,
+    max_rounds: int = 10,
+    progress: bool = False,
 ) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
     """Wall times of ``methods``, interleaved: every method once per round, in rotating order.
 
-    Rounds continue after ``min_rounds`` until every two methods are apart (every round of
-    one faster than every round of the other) or ``max_rounds`` is reached; those still
-    overlapping are then tied within noise (:func:`tied`). Returns the times per method and
-    each method's last output.
+    After ``min_rounds`` rounds, further rounds (up to ``max_rounds``) run only the methods
+    not yet apart from every other (a range of rounds overlapping another's), until none is
+    left; those still overlapping at the cap are tied within noise (:func:`tied`). A slow
+    method that is clearly apart is thus not rerun to separate two fast ones. Returns the
+    times per method and each method's last output; ``progress`` shows a bar of method runs.
     """
     names = list(methods)
     timings: dict[str, list[float]] = {name: [] for name in names}
     outputs: dict[str, torch.Tensor] = {}
+    bar = tqdm(total=len(names) * min_rounds, desc="timing", unit="run", disable=not progress)
     for r in range(max(1, max_rounds)):
-        if r >= min_rounds and _resolved(timings):
+        todo = names if r < min_rounds else _unresolved(timings)
+        if not todo:
             break
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        if r >= min_rounds:
+            bar.total += len(todo)
+        bar.set_description(f"timing round {r + 1}")
+        for name in todo[r % len(todo) :] + todo[: r % len(todo)]:
             start = time.perf_counter()
             outputs[name] = methods[name]()
             timings[name].append(time.perf_counter() - start)
+            bar.update()
+    bar.close()
     return timings, outputs
 
 
@@ -154,8 +170,10 @@ def compare_solver(
     max_repeats: int = 10,
     courant: float = 0.5,
     device: str = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Run the comparison of the module docstring; returns (and writes) the results."""
+    """Run the comparison of the module docstring; returns (and writes) the results.
+    ``progress`` shows a bar of timed method runs."""
     data = open_run_data(run_dir, data_file)
     model, dt = data.model, data.dt
     t_in, frames = model.t_in, model.t_out
@@ -194,7 +212,9 @@ def compare_solver(
         methods[f"{model.name} + refinement {n}²"] = lambda: (
             refine(model, w_in, equation, dt, max_evals=steps).prediction
         )
-    timings, outputs = interleaved_timings(methods, repeats, max(repeats, max_repeats))
+    timings, outputs = interleaved_timings(
+        methods, repeats, max(repeats, max_repeats), progress=progress
+    )
     points = []
     for name in methods:
         err = relative_error(outputs[name], truth, equation.grid).double().cpu().numpy()
@@ -218,8 +238,8 @@ def compare_solver(
         "courant": courant,
         "points": points,
         "front": [p["method"] for p in pareto_front(points)],
-        "rounds": len(timings[name]),
-        "verdict": verdict(points, len(timings[name])),
+        "rounds": max(len(t) for t in timings.values()),
+        "verdict": verdict(points, max(len(t) for t in timings.values())),
     }
     folder = data.run.path / "evaluation"
     folder.mkdir(exist_ok=True)

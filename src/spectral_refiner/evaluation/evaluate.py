@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, atomic_write_text
 from ..errors import SpectralRefinerError
@@ -49,9 +50,11 @@ def rollout(
     *,
     refine: bool = False,
     steps: int = 100,
+    bar: tqdm | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
-    and η of every window ``(B, windows)``; with ``refine``, each window refined first."""
+    and η of every window ``(B, windows)``; with ``refine``, each window refined first.
+    ``bar`` (a progress bar) advances by the frames of each window."""
     history, etas = w_in, []
     predicted = 0
     while predicted < frames:
@@ -65,6 +68,8 @@ def rollout(
             eta = prediction_estimate(window, pred, equation, dt)
         history = torch.cat((history, pred.detach()), dim=1)
         etas.append(eta.detach())
+        if bar is not None:
+            bar.update(min(pred.shape[1], frames - predicted))
         predicted += pred.shape[1]
     return history[:, w_in.shape[1] : w_in.shape[1] + frames], torch.stack(etas, dim=1)
 
@@ -95,9 +100,10 @@ def evaluate_run(
     steps: int = 100,
     limit: int | None = None,
     device: str = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the run's model on the file (module docstring); returns the results, which
-    are also written to ``RUN_DIR/evaluation/``.
+    are also written to ``RUN_DIR/evaluation/``. ``progress`` shows a bar of predicted frames.
 
     Parameters
     ----------
@@ -146,14 +152,19 @@ def evaluate_run(
         "frames": frames,
         "times": times.tolist(),
     }
+    bar = tqdm(total=frames * (1 + refine), desc="evaluate", unit="frame", disable=not progress)
     started = time.perf_counter()
-    pred, eta = rollout(model, w_in, frames, equation, dt)
+    pred, eta = rollout(model, w_in, frames, equation, dt, bar=bar)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
     sides = {"prediction": (pred, eta)}
     if refine:
+        bar.set_description("evaluate (refined)")
         started = time.perf_counter()
-        sides["refined"] = rollout(model, w_in, frames, equation, dt, refine=True, steps=steps)
+        sides["refined"] = rollout(
+            model, w_in, frames, equation, dt, refine=True, steps=steps, bar=bar
+        )
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
+    bar.close()
     truth_stats = flow_statistics(truth, grid)
     spectrum_true = truth_stats["spectrum"].double().mean(0).cpu().numpy()
     results["truth"] = {
