@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import time
 
 import torch
 
-import spectral_refiner  # noqa: F401  (passive OpenMP wait, before torch)
+from benchmarks.machine import machine_state
 from benchmarks.peers import build_torch_cfd, default_dtype
 from spectral_refiner.physics import (
     NavierStokes2D,
@@ -144,12 +143,10 @@ def main(argv=None) -> None:
     parser.add_argument("--dt", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[0]
     print(
         f"torch {torch.__version__}, float32, {args.resolution}^2, RK4-CN, dt={args.dt:g}, "
         f"nu={args.viscosity:g}, {args.steps} steps/sample, median of {args.repeats} "
-        f"interleaved repeats, 1-min load {load} on {os.cpu_count()} cores\n"
+        f"interleaved repeats, {machine_state()}\n"
         "ours = simulate(fixed dt); f-s/s = field-steps per second; vs torch-cfd = their time / "
         "ours (target >= 2.5 unforced); ours/FFTs = our time / the time of the 20 transforms "
         "our steps make, looped like the solvers (target <= 1.5)"

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-import spectral_refiner  # noqa: F401  (passive OpenMP wait, before torch)
+from benchmarks.machine import machine_state
 from spectral_refiner.physics import NavierStokes2D, SpectralGrid, mcwilliams
 from spectral_refiner.physics.time_stepping import imex_stepper
 
@@ -32,11 +32,9 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[0]
     print(
         f"1 vs {args.threads} threads (passive wait), RK4-CN float32, {args.steps} steps per "
-        f"sample, medians of {args.repeats} alternating samples; 1-min load {load}"
+        f"sample, medians of {args.repeats} alternating samples; {machine_state()}"
     )
     print(
         f"{'n':>5}{'batch':>6}{'points':>9}{'1 thread ms':>13}{'N threads ms':>14}{'speed-up':>10}"

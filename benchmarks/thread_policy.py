@@ -26,6 +26,8 @@ import statistics
 import subprocess
 import sys
 
+from benchmarks.machine import machine_state
+
 CHILD = """
 import json, math, os, sys, time
 kind, n, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -75,8 +77,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[0]
+    state = machine_state()
     spinners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)
     ]
@@ -92,8 +93,8 @@ def main(argv=None) -> None:
             p.wait()
     print(
         f"{args.steps} steps of a {args.resolution}² batch of {args.batch}, RK4-CN float32, "
-        f"{args.busy} busy background process(es), 1-min load {load} before they started, "
-        f"{os.cpu_count()} cores; medians of {args.repeats} interleaved processes"
+        f"{args.busy} busy background process(es), before they started {state}; "
+        f"medians of {args.repeats} interleaved processes"
     )
     policy = statistics.median(s["seconds"] for s in samples["policy"])
     print(f"{'kind':<9}{'threads':>8}  {'wait policy':<16}{'seconds':>9}{'/ policy':>10}")
