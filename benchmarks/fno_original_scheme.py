@@ -29,7 +29,7 @@ How
   cast) and the same solver code, only the scheme and step differ.
 * Choosing ``C``: Courant numbers are tried from the largest down; the first whose error is
   at most the original scheme's is kept.
-* Timing: both in this one process with ``torch.set_num_threads(2)``, after a warm-up,
+* Timing: both in this one process with 2 threads (``pin_threads(2)``), after a warm-up,
   interleaved (original, ours, original, ...) ``--repeats`` times; medians are reported.
   Wall times cover building the equation and the whole integration.
 
@@ -58,6 +58,7 @@ from spectral_refiner.physics import (
     make_forcing,
     simulate,
 )
+from spectral_refiner.threads import pin_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -150,7 +151,7 @@ def run(args, w0, dtype, t_end, scheme, dt=None, courant=None, count=False):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(2)
+    pin_threads(2)
     dtype = DTYPES[args.dtype]
     courants = sorted({float(c) for c in args.courants.split(",")}, reverse=True)
     g64 = SpectralGrid(args.n, 1.0, dtype=torch.float64)
@@ -214,9 +215,7 @@ def main(argv=None) -> int:
         f"horizon t = 0 -> {args.t_end:g} (shortened: the benchmark's T = 50 would be "
         f"{round(50 / args.original_dt)} steps of the original scheme)"
     )
-    print(
-        f"dtype {args.dtype} for both schemes; torch.set_num_threads(2); torch {torch.__version__}"
-    )
+    print(f"dtype {args.dtype} for both schemes; 2 threads; torch {torch.__version__}")
     print(f"reference: RK4-CN, fixed dt={args.ref_dt:g}, float64", end="")
     if ref_check is not None:
         print(

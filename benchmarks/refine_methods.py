@@ -23,6 +23,7 @@ from spectral_refiner.data import read_flow
 from spectral_refiner.physics import NavierStokes2D, Residual, prediction_estimate, resample
 from spectral_refiner.physics.residual import prediction_trajectory
 from spectral_refiner.refine import refine
+from spectral_refiner.threads import pin_threads
 from spectral_refiner.training import RunDir, relative_error
 
 
@@ -55,7 +56,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     work = Path(args.workdir)
     model, _ = RunDir(work / "run").load_model()
     flow = read_flow(work / "test256.h5")
@@ -67,7 +68,10 @@ def main() -> None:
         initial = model(w_in)
     oseen = FrozenVelocity(eq, prediction_trajectory(w_in, initial))
     start = relative_error(initial, truth, eq.grid).numpy()
-    print(f"{len(start)} instances, unrefined median rel L2 {np.median(start):.4f}")
+    print(
+        f"{len(start)} instances, unrefined median rel L2 {np.median(start):.4f}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"{'objective':12s}{'evals':>7s}{'rel L2':>10s}{'η':>10s}{'s/inst':>9s}")
     for evals in (25, 50, 100):
         for name, objective in (("residual", eq), ("Oseen", oseen)):

@@ -33,6 +33,7 @@ from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.physics import Residual, prediction_estimate, resample
 from spectral_refiner.refine import refine
+from spectral_refiner.threads import pin_threads
 from spectral_refiner.training import RunDir, relative_error, train
 
 CASES = {
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="training epochs (default: the case's)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     case = CASES[args.case]
     args.epochs = args.epochs or case["epochs"]
     started = time.perf_counter()

@@ -31,7 +31,7 @@ How
   the first whose error meets the tolerance is kept. If none does, up to ``--refine``
   further values are tried, each extrapolated from the last error by the scheme's fourth
   order, ``C·(0.85·tol/err)^(1/4)``.
-* Timing: both solvers in this one process with ``torch.set_num_threads(2)``, after a
+* Timing: both solvers in this one process with 2 threads (``pin_threads(2)``), after a
   short warm-up. Every run of ours in the scan is timed; the chosen C's run is the first
   timed run of ours, followed by torch-cfd, then ``--repeats - 1`` further interleaved
   pairs (ours, torch-cfd); medians are reported. Because a torch-cfd run to t = 10 takes
@@ -60,6 +60,7 @@ import torch
 
 from benchmarks.peers import run_torch_cfd, torch_cfd_available
 from spectral_refiner.physics import NavierStokes2D, SpectralGrid, mcwilliams, simulate
+from spectral_refiner.threads import pin_threads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 L = 2 * math.pi
@@ -219,7 +220,7 @@ def run_peer(args, w0, t_end, dtype):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(2)
+    pin_threads(2)
     if not torch_cfd_available():
         raise SystemExit("torch-cfd is not installed: pip install --no-deps torch-cfd==0.2.6")
     dtype = DTYPES[args.dtype]
@@ -305,9 +306,7 @@ def main(argv=None) -> int:
         f"Time to accuracy: mcwilliams-re1000, {args.n}^2, 2π box, ν={args.viscosity:g}, "
         f"seed {args.seed}, t = 0 -> {args.t_end:g}, target rel. L2 error <= {args.tol:g}"
     )
-    print(
-        f"dtype {args.dtype} for both solvers; torch.set_num_threads(2); torch {torch.__version__}"
-    )
+    print(f"dtype {args.dtype} for both solvers; 2 threads; torch {torch.__version__}")
     print(f"reference: ours, RK4-CN, fixed dt={args.ref_dt:g}, float64", end="")
     if ref_check is not None:
         txt = ", ".join(f"t={t:g}: {e:.2e}" for t, e in zip(times, ref_check, strict=True))

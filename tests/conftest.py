@@ -1,5 +1,17 @@
+import os
 import sys
 from pathlib import Path
+
+# Thread policy of the suite, set before torch starts: every test's work is small, where one
+# thread is fastest (the library calls made here directly read OMP_NUM_THREADS, the command
+# line SPECTRAL_REFINER_THREADS), and idle OpenMP threads sleep instead of spinning on a shared
+# machine. Subprocesses (the CLI, torchrun workers) inherit all three.
+for _name, _value in (
+    ("OMP_NUM_THREADS", "1"),
+    ("SPECTRAL_REFINER_THREADS", "1"),
+    ("OMP_WAIT_POLICY", "PASSIVE"),
+):
+    os.environ.setdefault(_name, _value)
 
 # The benchmarks package (peer wrappers) lives beside the tests, outside the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

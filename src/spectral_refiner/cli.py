@@ -40,6 +40,7 @@ from .evaluation import (
     write_report,
 )
 from .metrics import ERRORS, WINDOW_METRICS
+from .threads import ENV_VAR, pin_threads
 from .training import RunDir, train
 
 
@@ -350,6 +351,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         device=args.device,
         **_selection(args),
+        progress=not args.quiet,
     )
     _print_evaluation(results)
     return 0
@@ -379,6 +381,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         device=args.device,
         **_selection(args),
+        progress=not args.quiet,
     )
     _print_comparison(results)
     return 0
@@ -482,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate 2-D turbulence, build datasets, train and refine neural operators.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=integer(1),
+        metavar="N",
+        help=f"intra-op threads (default: 1 for small fields, else the free cores; or ${ENV_VAR})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("presets", help="list the dataset presets, or show one's fields")
@@ -592,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=integer(1), help="evaluate only the first N trajectories")
     p.add_argument("--device", type=device, default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_selection_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -606,8 +616,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=integer(1), default=8, help="trajectories compared (default 8)")
     p.add_argument("--steps", type=integer(1), default=100, help="refinement evaluations")
-    p.add_argument("--repeats", type=integer(1), default=3, help="interleaved timing rounds")
+    p.add_argument(
+        "--repeats",
+        type=integer(1),
+        default=3,
+        help="interleaved timing rounds at least (more, up to 10, until the methods are apart)",
+    )
     p.add_argument("--device", type=device, default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_selection_arguments(p)
     p.set_defaults(func=_cmd_compare)
 
@@ -644,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a bad argument (one line printed)
         return exit_status(exc)
     try:
+        pin_threads(args.threads)  # worker processes (torchrun's) inherit it
         return args.func(args)
     except SpectralRefinerError as exc:
         print(f"error: {exc}", file=sys.stderr)

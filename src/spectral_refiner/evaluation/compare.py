@@ -6,10 +6,14 @@ resolution: both sides start from the same information), the solver (RK4-CN, ada
 step at Courant number ``courant``) is run at several resolutions — the frame spectrally
 truncated or zero-padded to each — for the ``frames`` window frames the surrogate predicts;
 every output is compared with the file's frames at the training resolution. Each method is
-timed on the whole batch, the methods interleaved and repeated, and the median seconds per
-trajectory reported. A method is *dominated* when another is both faster and more accurate;
-the undominated ones form the Pareto front, and the verdict names which method wins at
-which accuracy.
+timed on the whole batch, the methods interleaved (every method once per round, in rotating
+order) and repeated — after the first rounds, only the methods not yet apart in time from all
+others (every round of one faster than every round of the other) — until all are apart or the
+cap on rounds is reached; the median seconds per trajectory
+are reported. A method is *dominated* when another is both at least as fast (faster, or tied
+within timing noise) and more accurate; the undominated ones form the Pareto front, and the
+verdict names which method wins at which accuracy and which methods are tied within noise, so
+that a rerun on a busier machine does not reverse it.
 
 Results go to ``RUN_DIR/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
 (:func:`~spectral_refiner.evaluation.runs.comparison_key`).
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import SpectralRefinerError
 from ..metrics import relative_error
@@ -33,26 +38,47 @@ from ..refine import refine
 from .inputs import HELD_OUT, Selection, open_run_data
 from .runs import comparison_key, data_key, write_results
 
-__all__ = ["compare_solver", "pareto_front", "verdict"]
+__all__ = ["compare_solver", "faster", "interleaved_timings", "pareto_front", "tied", "verdict"]
+
+
+def _spread(p: dict[str, Any]) -> tuple[float, float]:
+    """The range of ``p``'s timing rounds (``seconds`` alone when it has none)."""
+    times = p.get("timings") or [p["seconds"]]
+    return min(times), max(times)
+
+
+def faster(q: dict[str, Any], p: dict[str, Any]) -> bool:
+    """``q`` is faster than ``p`` beyond timing noise: every round of ``q`` beat every round of
+    ``p`` (their ranges of rounds are disjoint)."""
+    return _spread(q)[1] < _spread(p)[0]
+
+
+def tied(q: dict[str, Any], p: dict[str, Any]) -> bool:
+    """Neither of ``q`` and ``p`` is :func:`faster` than the other: same time within noise."""
+    return not faster(q, p) and not faster(p, q)
+
+
+def _beats(q: dict[str, Any], p: dict[str, Any]) -> bool:
+    """``q`` dominates ``p``: at least as fast (faster or tied) and at least as accurate, and
+    strictly better on one of the two."""
+    if q is p or q["rel_l2"] > p["rel_l2"]:
+        return False
+    return faster(q, p) or (tied(q, p) and q["rel_l2"] < p["rel_l2"])
 
 
 def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The points no other point beats on both ``seconds`` and ``rel_l2`` (sorted by time)."""
+    """The points no other point beats on both time and ``rel_l2`` (sorted by time).
 
-    def dominated(p: dict[str, Any]) -> bool:
-        return any(
-            q["seconds"] <= p["seconds"]
-            and q["rel_l2"] <= p["rel_l2"]
-            and q is not p
-            and (q["seconds"] < p["seconds"] or q["rel_l2"] < p["rel_l2"])
-            for q in points
-        )
-
-    return sorted((p for p in points if not dominated(p)), key=lambda p: p["seconds"])
+    Time is compared beyond noise (:func:`faster`, :func:`tied`): a method dominates another
+    that it ties in time and beats in accuracy.
+    """
+    front = (p for p in points if not any(_beats(q, p) for q in points))
+    return sorted(front, key=lambda p: p["seconds"])
 
 
-def verdict(points: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences: who wins at which accuracy, and which methods are dominated."""
+def verdict(points: list[dict[str, Any]], rounds: int | None = None) -> list[str]:
+    """Plain sentences: who wins at which accuracy, which methods are dominated, and which
+    take the same time within timing noise (after ``rounds`` interleaved rounds)."""
     front = pareto_front(points)
     lines = []
     for i, p in enumerate(front):
@@ -61,30 +87,76 @@ def verdict(points: list[dict[str, Any]]) -> list[str]:
         lines.append(f"{p['method']} is the fastest at {span} ({p['seconds']:.3g} s/trajectory)")
     for p in points:
         if p not in front:
-            better = min(
-                (
-                    q
-                    for q in points
-                    if q["seconds"] <= p["seconds"] and q["rel_l2"] <= p["rel_l2"] and q is not p
-                ),
-                key=lambda q: q["rel_l2"],
+            better = min((q for q in points if _beats(q, p)), key=lambda q: q["rel_l2"])
+            speed = (
+                f"as fast within timing noise ({better['seconds']:.3g} vs {p['seconds']:.3g} s)"
+                if tied(better, p)
+                else f"faster ({better['seconds']:.3g} vs {p['seconds']:.3g} s)"
             )
             lines.append(
-                f"{p['method']} is dominated: {better['method']} is faster "
-                f"({better['seconds']:.3g} vs {p['seconds']:.3g} s) and more accurate "
+                f"{p['method']} is dominated: {better['method']} is {speed} and more accurate "
                 f"({better['rel_l2']:.3g} vs {p['rel_l2']:.3g})"
             )
+    ties = [
+        f"{p['method']} and {q['method']}"
+        for i, p in enumerate(points)
+        for q in points[i + 1 :]
+        if tied(p, q)
+    ]
+    if rounds is not None:
+        lines.append(
+            f"timing: up to {rounds} interleaved rounds; "
+            + (
+                "tied within timing noise: " + "; ".join(ties)
+                if ties
+                else "every method's rounds are apart from every other's"
+            )
+        )
     return lines
 
 
-def _timed(run: Callable[[], torch.Tensor], repeats: int) -> tuple[list[float], torch.Tensor]:
-    """Wall times of ``repeats`` calls (the last result returned)."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        times.append(time.perf_counter() - start)
-    return times, out
+def _unresolved(timings: dict[str, list[float]]) -> list[str]:
+    """The methods whose range of rounds overlaps another method's (in the given order)."""
+    spread = {name: (min(t), max(t)) for name, t in timings.items()}
+    return [
+        name
+        for name, (low, high) in spread.items()
+        if any(o != name and low <= b and a <= high for o, (a, b) in spread.items())
+    ]
+
+
+def interleaved_timings(
+    methods: dict[str, Callable[[], torch.Tensor]],
+    min_rounds: int = 3,
+    max_rounds: int = 10,
+    progress: bool = False,
+) -> tuple[dict[str, list[float]], dict[str, torch.Tensor]]:
+    """Wall times of ``methods``, interleaved: every method once per round, in rotating order.
+
+    After ``min_rounds`` rounds, further rounds (up to ``max_rounds``) run only the methods
+    not yet apart from every other (a range of rounds overlapping another's), until none is
+    left; those still overlapping at the cap are tied within noise (:func:`tied`). A slow
+    method that is clearly apart is thus not rerun to separate two fast ones. Returns the
+    times per method and each method's last output; ``progress`` shows a bar of method runs.
+    """
+    names = list(methods)
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, torch.Tensor] = {}
+    bar = tqdm(total=len(names) * min_rounds, desc="timing", unit="run", disable=not progress)
+    for r in range(max(1, max_rounds)):
+        todo = names if r < min_rounds else _unresolved(timings)
+        if not todo:
+            break
+        if r >= min_rounds:
+            bar.total += len(todo)
+        bar.set_description(f"timing round {r + 1}")
+        for name in todo[r % len(todo) :] + todo[: r % len(todo)]:
+            start = time.perf_counter()
+            outputs[name] = methods[name]()
+            timings[name].append(time.perf_counter() - start)
+            bar.update()
+    bar.close()
+    return timings, outputs
 
 
 def compare_solver(
@@ -95,12 +167,15 @@ def compare_solver(
     limit: int = 8,
     steps: int = 100,
     repeats: int = 3,
+    max_repeats: int = 10,
     courant: float = 0.5,
     device: str = "cpu",
     select: Selection = HELD_OUT,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the comparison of the module docstring; returns (and writes) the results.
-    ``select``: which trajectories, and what the run may meet (:class:`~.inputs.Selection`)."""
+    ``select``: which trajectories, and what the run may meet (:class:`~.inputs.Selection`);
+    ``progress`` shows a bar of timed method runs."""
     data = open_run_data(run_dir, data_file, select)
     model, dt = data.model, data.dt
     t_in, frames = model.t_in, model.t_out
@@ -140,12 +215,9 @@ def compare_solver(
         methods[f"{model.name} + refinement {n}²"] = lambda: (
             refine(model, w_in, residual, max_evals=steps).prediction
         )
-    timings: dict[str, list[float]] = {name: [] for name in methods}
-    outputs: dict[str, torch.Tensor] = {}
-    for _ in range(repeats):  # interleaved: every method once per round
-        for name, run in methods.items():
-            seconds, outputs[name] = _timed(run, 1)
-            timings[name] += seconds
+    timings, outputs = interleaved_timings(
+        methods, repeats, max(repeats, max_repeats), progress=progress
+    )
     points = []
     for name in methods:
         err = relative_error(outputs[name], truth, equation.grid).double().cpu().numpy()
@@ -177,7 +249,8 @@ def compare_solver(
         "courant": courant,
         "points": points,
         "front": [p["method"] for p in pareto_front(points)],
-        "verdict": verdict(points),
+        "rounds": max(len(t) for t in timings.values()),
+        "verdict": verdict(points, max(len(t) for t in timings.values())),
     }
     results["written"] = time.time()
     write_results(data.run.path / "evaluation", key, results)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
@@ -55,10 +56,11 @@ def rollout(
     *,
     refine: bool = False,
     steps: int = 100,
+    bar: tqdm | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
     and η of every window ``(B, windows)`` (of ``residual``); with ``refine``, each window
-    refined first."""
+    refined first. ``bar`` (a progress bar) advances by the frames of each window."""
     history, etas = w_in, []
     predicted = 0
     while predicted < frames:
@@ -72,6 +74,8 @@ def rollout(
             eta = residual.of_prediction(window, pred)
         history = torch.cat((history, pred.detach()), dim=1)
         etas.append(eta.detach())
+        if bar is not None:
+            bar.update(min(pred.shape[1], frames - predicted))
         predicted += pred.shape[1]
     return history[:, w_in.shape[1] : w_in.shape[1] + frames], torch.stack(etas, dim=1)
 
@@ -112,9 +116,10 @@ def evaluate_run(
     limit: int | None = None,
     device: str = "cpu",
     select: Selection = HELD_OUT,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the run's model on the file (module docstring); returns the results, which
-    are also written to ``RUN_DIR/evaluation/``.
+    are also written to ``RUN_DIR/evaluation/``. ``progress`` shows a bar of predicted frames.
 
     Parameters
     ----------
@@ -185,14 +190,17 @@ def evaluate_run(
             "window_dt": dt,
         },
     }
+    bar = tqdm(total=frames * (1 + refine), desc="evaluate", unit="frame", disable=not progress)
     started = time.perf_counter()
-    pred, eta = rollout(model, w_in, frames, residual)
+    pred, eta = rollout(model, w_in, frames, residual, bar=bar)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
     sides: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {"prediction": (pred, eta)}
     if refine:
+        bar.set_description("evaluate (refined)")
         started = time.perf_counter()
-        sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps)
+        sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps, bar=bar)
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
+    bar.close()
     sides["persistence"] = (w_in[:, -1:].expand(-1, frames, -1, -1), None)
     truth_stats = flow_statistics(truth, grid)
     spectrum_true = truth_stats["spectrum"].double().mean(0).cpu().numpy()

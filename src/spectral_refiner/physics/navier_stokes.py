@@ -114,40 +114,70 @@ class NavierStokes2D:
             self.forcing_hat = _ky_major(grid.rfft(forcing))
         else:
             self.forcing_hat = None
+        self._work: tuple[tuple, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ---------------------------------------------------------------- IMEX protocol
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``N(ω̂) = -P·FFT(u·∇ω) + f̂`` (plus the closure's term) for ``(..., n, n//2+1)``.
 
         Returns a new tensor (callers may update it in place), stored m_y-major like
-        :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too.
+        :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too. Without
+        autograd the intermediate fields live in buffers kept between calls of one batch shape
+        (:meth:`_buffers`), so a call allocates only what it returns and what the FFT library
+        allocates.
         """
         n, cols = self.grid.n, self._cols
+        batch = w_hat.shape[:-2]
+        padded, products = self._buffers(w_hat)
         # Inverse transform of (u, v): along x on the kept columns (m_y-major, so along the
-        # last axis), then along y, the columns beyond zero-padded by irfft.
+        # last axis), then along y, the columns beyond being zeros of the padded buffer.
         spec = w_hat.transpose(-1, -2)[..., None, :cols, :] * self._velocity
         spec = torch.fft.ifft(spec, norm="forward")
-        u, v = torch.fft.irfft(spec.transpose(-1, -2), n=n, norm="forward").unbind(-3)
-        # N̂ = k_x k_y FFT(v² - u²) + (k_x² - k_y²) FFT(uv) + f̂, assembled m_y-major: each
-        # forward transform runs along y, then along x (the last axis after a transposing
-        # copy) on the kept columns only. Every transform runs along a contiguous last axis,
-        # where a single field and a batch take the same code path in the FFT library, so
-        # that trajectory i does not depend on its batch.
-        if self.forcing_hat is None:
-            out = w_hat.new_zeros((*w_hat.shape[:-2], n // 2 + 1, n))
-        else:
-            out = self.forcing_hat.transpose(-1, -2).expand(*w_hat.shape[:-2], -1, -1).clone()
+        padded[..., :cols].copy_(spec.transpose(-1, -2))
+        u, v = torch.fft.irfft(padded, n=n, norm="forward").unbind(-3)
+        # v² - u² and uv, side by side: one forward transform of both.
+        _product(v, v, products[..., 0, :, :]).addcmul_(u, u, value=-1)
+        _product(u, v, products[..., 1, :, :])
+        # N̂ = k_x k_y FFT(v² - u²) + (k_x² - k_y²) FFT(uv) + f̂, assembled m_y-major: the
+        # forward transform runs along y, then along x (the last axis after a transposing copy)
+        # on the kept columns only. Every transform runs along a contiguous last axis, where
+        # a single field and a batch take the same code path in the FFT library, so that
+        # trajectory i does not depend on its batch.
+        spec = torch.fft.rfft(products, norm="forward")[..., :cols].transpose(-1, -2)
+        spec = torch.view_as_real(torch.fft.fft(spec.contiguous(), norm="forward"))
+        out = w_hat.new_empty((*batch, n // 2 + 1, n))
         block = torch.view_as_real(out[..., :cols, :])
-        for product, weight in zip(
-            (torch.addcmul(v * v, u, u, value=-1), u * v), self._advection, strict=True
-        ):
-            spec = torch.fft.rfft(product, norm="forward")[..., :cols].transpose(-1, -2)
-            spec = torch.fft.fft(spec.contiguous(), norm="forward")
-            block.addcmul_(torch.view_as_real(spec), weight)
+        if self.forcing_hat is None:
+            out[..., cols:, :].zero_()
+            _product(spec[..., 0, :, :, :], self._advection[0], block)
+        else:  # f̂ first, then each product: the order of the additions is fixed
+            out.copy_(self.forcing_hat.transpose(-1, -2))
+            block.addcmul_(spec[..., 0, :, :, :], self._advection[0])
+        block.addcmul_(spec[..., 1, :, :, :], self._advection[1])
         out = out.transpose(-1, -2)
         if self.closure is not None:
             out = out + self.closure.term_hat(w_hat)
         return out
+
+    def _buffers(self, w_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Work space of :meth:`explicit_terms` for ``w_hat``'s batch shape.
+
+        ``padded``: ``(..., 2, n, n//2+1)`` complex, the columns ``m_y >= n//3+1`` zero;
+        ``products``: ``(..., 2, n, n)`` real. Kept between calls (for the last batch shape,
+        device and inference mode seen) unless autograd records the call, which needs
+        tensors it may keep; then made afresh.
+        """
+        n, batch = self.grid.n, w_hat.shape[:-2]
+        key = (batch, w_hat.dtype, w_hat.device, torch.is_inference_mode_enabled())
+        if torch.is_grad_enabled() and w_hat.requires_grad:
+            key = None
+        elif self._work is not None and self._work[0] == key:
+            return self._work[1]
+        padded = w_hat.new_zeros((*batch, 2, n, n // 2 + 1))
+        products = w_hat.real.new_empty((*batch, 2, n, n))
+        if key is not None:
+            self._work = (key, (padded, products))
+        return padded, products
 
     def implicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``L ω̂ = -(ν|k|^2 + μ) ω̂``."""
@@ -178,6 +208,13 @@ class NavierStokes2D:
     def courant_number(self, w_hat: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
         """CFL number ``dt · max(|u| + |v|) / dx`` per field."""
         return self.max_speed(w_hat) * dt / self.grid.dx
+
+
+def _product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out ← a * b`` in one pass, or through a temporary where autograd records ``a``."""
+    if torch.is_grad_enabled() and a.requires_grad:
+        return out.copy_(a * b)
+    return torch.mul(a, b, out=out)
 
 
 def _ky_major(a: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..errors import SpectralRefinerError
+from ..threads import work_threads
 from .navier_stokes import NavierStokes2D
 from .time_stepping import IMEXScheme, get_scheme, imex_stepper
 
@@ -115,52 +116,54 @@ def simulate(
     # Without autograd the steps run in inference mode (less bookkeeping per operation); the
     # snapshots are formed outside it, as ordinary tensors.
     inference = not torch.is_grad_enabled()
-    for t_next in times:
-        remaining = torch.full((batch,), t_next - t, dtype=torch.float64)
-        while bool((remaining > 0).any()):
-            speed = equation.max_speed(w_hat).to(torch.float64).cpu()
-            t_reached = t_next - float(remaining.max())
-            if not bool(torch.isfinite(speed).all()):
+    # Threads from the work size and the free cores (one for small fields).
+    with work_threads(batch * grid.n * grid.n):
+        for t_next in times:
+            remaining = torch.full((batch,), t_next - t, dtype=torch.float64)
+            while bool((remaining > 0).any()):
+                speed = equation.max_speed(w_hat).to(torch.float64).cpu()
+                t_reached = t_next - float(remaining.max())
+                if not bool(torch.isfinite(speed).all()):
+                    raise SpectralRefinerError(
+                        f"the solution blew up (non-finite field) at t = {t_reached:.4g}: use a "
+                        "smaller dt or courant number, or a higher resolution"
+                    )
+                if dt is not None:
+                    target = torch.full_like(speed, dt)
+                else:
+                    target = courant * grid.dx / speed.clamp_min(1e-30)
+                active = remaining > 0
+                n_steps = torch.where(
+                    active, torch.ceil(remaining / target * (1 - 1e-12)).clamp_min(1), 0
+                ).to(torch.int64)
+                step = torch.where(active, remaining / n_steps.clamp_min(1), 0.0)
+                cfl = step * speed / grid.dx
+                if bool((cfl > scheme.max_courant).any()):
+                    raise SpectralRefinerError(
+                        f"CFL number {float(cfl.max()):.3g} exceeds the stability bound "
+                        f"{scheme.max_courant} of scheme {scheme.name} at t = {t_reached:.4g}: "
+                        "use a smaller dt or courant number, or a higher resolution"
+                    )
+                taken = torch.clamp(n_steps, max=chunk_steps)
+                with torch.inference_mode(inference):
+                    for j in range(int(taken.max())):
+                        dt_j = torch.where(taken > j, step, 0.0).reshape(-1, 1, 1)
+                        if dt_prev is None or not torch.equal(dt_j, dt_prev):
+                            dt_prev = dt_j
+                            stepper = imex_stepper(equation, dt_j.to(grid.device), scheme)
+                        w_hat = stepper(w_hat)
+                remaining = torch.where(n_steps <= chunk_steps, 0.0, remaining - taken * step)
+                if progress is not None:
+                    progress(t_next - float(remaining.max()))
+            t = t_next
+            # One inverse transform per field: a batched transform can round differently from a
+            # single one, and trajectory i must not depend on its batch.
+            frame = torch.stack([grid.irfft(f, n_out) for f in grid.resample_hat(w_hat, n_out)])
+            if not bool(torch.isfinite(frame).all()):
                 raise SpectralRefinerError(
-                    f"the solution blew up (non-finite field) at t = {t_reached:.4g}: use a "
-                    "smaller dt or courant number, or a higher resolution"
+                    f"the solution blew up (non-finite field) before t = {t:.4g}: use a smaller "
+                    "dt or courant number, or a higher resolution"
                 )
-            if dt is not None:
-                target = torch.full_like(speed, dt)
-            else:
-                target = courant * grid.dx / speed.clamp_min(1e-30)
-            active = remaining > 0
-            n_steps = torch.where(
-                active, torch.ceil(remaining / target * (1 - 1e-12)).clamp_min(1), 0
-            ).to(torch.int64)
-            step = torch.where(active, remaining / n_steps.clamp_min(1), 0.0)
-            cfl = step * speed / grid.dx
-            if bool((cfl > scheme.max_courant).any()):
-                raise SpectralRefinerError(
-                    f"CFL number {float(cfl.max()):.3g} exceeds the stability bound "
-                    f"{scheme.max_courant} of scheme {scheme.name} at t = {t_reached:.4g}: "
-                    "use a smaller dt or courant number, or a higher resolution"
-                )
-            taken = torch.clamp(n_steps, max=chunk_steps)
-            with torch.inference_mode(inference):
-                for j in range(int(taken.max())):
-                    dt_j = torch.where(taken > j, step, 0.0).reshape(-1, 1, 1)
-                    if dt_prev is None or not torch.equal(dt_j, dt_prev):
-                        dt_prev = dt_j
-                        stepper = imex_stepper(equation, dt_j.to(grid.device), scheme)
-                    w_hat = stepper(w_hat)
-            remaining = torch.where(n_steps <= chunk_steps, 0.0, remaining - taken * step)
-            if progress is not None:
-                progress(t_next - float(remaining.max()))
-        t = t_next
-        # One inverse transform per field: a batched transform can round differently from a
-        # single one, and trajectory i must not depend on its batch.
-        frame = torch.stack([grid.irfft(f, n_out) for f in grid.resample_hat(w_hat, n_out)])
-        if not bool(torch.isfinite(frame).all()):
-            raise SpectralRefinerError(
-                f"the solution blew up (non-finite field) before t = {t:.4g}: use a smaller "
-                "dt or courant number, or a higher resolution"
-            )
-        frames.append(frame)
+            frames.append(frame)
     out = torch.stack(frames, dim=1)
     return out[0] if squeeze else out
