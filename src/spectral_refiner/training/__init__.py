@@ -11,6 +11,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective, physics_loss
 from .optim import Optimisation, build_optimisation
 from .run import MetricsLog, RunDir
@@ -20,6 +21,7 @@ from .sources import DataSource, FileWindows, OnlineWindows, build_source
 from .trainer import Progress, Trainer
 
 __all__ = [
+    "HYBRID",
     "DataConfig",
     "DataSource",
     "FileWindows",
@@ -38,6 +40,7 @@ __all__ = [
     "build_optimisation",
     "build_source",
     "capture_rng",
+    "hybrid_kwargs",
     "ignore_interrupts",
     "load_checkpoint",
     "model_from_checkpoint",

@@ -18,6 +18,7 @@ from ..data import barrier, init_from_env, local_device, parse_dtype, rank_and_w
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator, build_model
 from .checkpoint import load_checkpoint, restore_rng
+from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective
 from .optim import Optimisation, build_optimisation
 from .run import RunDir
@@ -81,7 +82,12 @@ def train(
             "the input frames): raise data.t_in or set loss.physics_weight=0"
         )
     torch.manual_seed(config.seed)
-    model = build_model(config.model["name"], **config.model_kwargs())
+    kwargs = config.model_kwargs()
+    if config.model["name"] == HYBRID:  # the coarse equation is the data's
+        flow = getattr(source, "flow", None)
+        recipe, name = getattr(flow, "preset", None), str(getattr(flow, "source", ""))
+        kwargs = hybrid_kwargs(kwargs, problem, recipe, name)
+    model = build_model(config.model["name"], **kwargs)
     model.to(device=device, dtype=dtype)
     if model.data_normalization:  # scalar statistics of the training data
         model.set_normalization(*source.normalization())

@@ -1,0 +1,143 @@
+r"""A hybrid solver as a trainable model: ``model(w_in)`` rolls the corrected coarse solver out.
+
+:class:`HybridModel` is a :class:`~spectral_refiner.models.NeuralOperator` (registered as
+``hybrid``) so the trainer, its checkpoints and DDP take it as any other model. A window
+``(w_0)`` of one frame maps to the next ``K = t_out`` frames
+
+.. math::
+
+    \omega_k = \Phi^{s}_{\Delta t}(\omega_{k-1}),\qquad k = 1..K,
+
+``Φ`` one step of the hybrid (``form = "closure"``: :class:`~.solvers.LearnedClosure`, the
+learned term in every stage; ``form = "state"``: :class:`~.solvers.SolverInTheLoop`, the
+state corrected after each step), ``s = steps_per_frame`` steps of size ``dt`` between frames
+(``s Δt`` = the frames' spacing). The relative error of this rollout against the stored
+frames is :func:`~.unroll.unrolled_loss`. The equation comes from the run's
+:class:`~spectral_refiner.problem.Problem` (a constructor argument, so a checkpoint rebuilds
+the hybrid from its payload alone) and follows the model's dtype and device (``model.to``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ..errors import SpectralRefinerError
+from ..models import NeuralOperator, build_model, register
+from ..problem import Problem
+from .corrector import INPUTS, Corrector
+from .solvers import LearnedClosure, SolverInTheLoop
+from .unroll import rollout
+
+__all__ = ["FORMS", "HybridModel"]
+
+#: The hybrid's class by form name.
+FORMS = {"closure": LearnedClosure, "state": SolverInTheLoop}
+
+
+@register("hybrid")
+class HybridModel(NeuralOperator):
+    """The corrected coarse solver rolled out ``t_out`` frames from one (module docstring).
+
+    Parameters
+    ----------
+    t_in, t_out : int
+        ``t_in`` must be 1 (the initial frame); ``t_out`` frames are rolled out.
+    problem : dict
+        :meth:`Problem.to_dict <spectral_refiner.problem.Problem.to_dict>` of the coarse
+        equation (its ``resolution`` is the coarse grid, its ``dt`` the frames' spacing).
+    form : str
+        ``closure`` or ``state``.
+    inputs : str
+        The corrector's inputs, ``vorticity`` or ``vorticity-velocity``.
+    corrector : dict
+        ``{"name": ..., **arguments}`` of a registered model (``t_in``/``t_out`` set here).
+    steps_per_frame : int
+        Coarse steps between frames.
+    dt : float
+        Coarse step; ``steps_per_frame · dt`` must equal the frames' spacing.
+    checkpoint : bool
+        Gradient checkpointing per frame (same gradient, less memory).
+    """
+
+    data_normalization = False  # the solver advances physical vorticity
+
+    def __init__(
+        self,
+        t_in: int = 1,
+        t_out: int = 1,
+        problem: dict[str, Any] | None = None,
+        form: str = "closure",
+        inputs: str = "vorticity",
+        corrector: dict[str, Any] | None = None,
+        steps_per_frame: int = 2,
+        dt: float = 0.01,
+        checkpoint: bool = False,
+    ) -> None:
+        super().__init__()
+        if problem is None:
+            raise SpectralRefinerError(
+                "hybrid: the model needs the data's Problem; train it with --data FILE"
+            )
+        if t_in != 1:
+            raise SpectralRefinerError(
+                f"hybrid: a sample starts from one frame, got data.t_in={t_in}: set data.t_in=1"
+            )
+        if form not in FORMS:
+            raise SpectralRefinerError(
+                f"hybrid: unknown form {form!r}: choose one of {', '.join(FORMS)}"
+            )
+        if inputs not in INPUTS:
+            raise SpectralRefinerError(
+                f"hybrid: unknown inputs {inputs!r}: choose one of {', '.join(INPUTS)}"
+            )
+        spacing = Problem.from_dict(problem).dt
+        if int(steps_per_frame) != steps_per_frame or steps_per_frame < 1 or not dt > 0:
+            raise SpectralRefinerError(
+                f"hybrid: steps_per_frame must be a positive integer and dt positive, got "
+                f"{steps_per_frame} and {dt}"
+            )
+        if not math.isclose(steps_per_frame * dt, spacing, rel_tol=1e-9):
+            raise SpectralRefinerError(
+                f"hybrid: steps_per_frame x dt = {steps_per_frame} x {dt:g} must equal the "
+                f"frames' spacing {spacing:g}: set model.steps_per_frame={spacing / dt:g} "
+                "or a dt that divides it"
+            )
+        spec = dict(corrector or {"name": "cnn"})
+        self.config["corrector"] = dict(spec)  # the default, made explicit
+        name = spec.pop("name", None)
+        self.t_in, self.t_out = 1, t_out
+        self.form, self.inputs, self.problem = form, inputs, dict(problem)
+        self.steps_per_frame, self.dt, self.checkpoint = int(steps_per_frame), dt, checkpoint
+        self.net = build_model(name, t_in=INPUTS[inputs], t_out=1, **spec)
+        self.gain = torch.nn.Parameter(torch.zeros(()))
+        self._build(torch.float32, torch.device("cpu"))
+
+    def _build(self, dtype: torch.dtype, device: torch.device) -> None:
+        """The hybrid on a grid of ``dtype`` and ``device``, sharing the net and the gain."""
+        equation = Problem.from_dict(self.problem).equation(device=device, dtype=dtype)
+        corrector = Corrector(self.net, equation.grid, self.inputs)
+        corrector.gain = self.gain
+        # Not a submodule: its parameters are the net and the gain, registered here once.
+        object.__setattr__(self, "hybrid", FORMS[self.form](equation, corrector))
+
+    def _apply(self, fn: Any, recurse: bool = True) -> HybridModel:
+        # ``model.to(...)`` moves the parameters; the grid (not a module) follows them.
+        super()._apply(fn, recurse)
+        grid = self.hybrid.grid
+        if (grid.dtype, grid.device) != (self.gain.dtype, self.gain.device):
+            self._build(self.gain.dtype, self.gain.device)
+        return self
+
+    def operator(self, z: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, n, n) -> (B, t_out, n, n)``: the rollout of the module docstring."""
+        return rollout(
+            self.hybrid,
+            z[:, 0],
+            self.t_out,
+            self.steps_per_frame,
+            self.dt,
+            checkpoint=self.checkpoint,
+        ).to(z.dtype)

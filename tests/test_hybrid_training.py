@@ -1,0 +1,138 @@
+"""Hybrid runs in the trainer: the model is the plain solver untrained, its checkpoint rebuilds
+it, a run trains from the CLI, bad inputs stop with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
+from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.hybrid import HybridModel
+from spectral_refiner.models import model_from_payload, model_payload
+from spectral_refiner.physics.time_stepping import imex_stepper
+from spectral_refiner.training import hybrid_kwargs, load_checkpoint
+from test_training import assert_same_weights, cli, step_records, weights
+
+DNS = ["sim_resolution=32", "resolution=16", "n_trajectories=5", "n_frames=6", "warmup_time=0.2"]
+CONFIG = {
+    "model": {
+        "name": "hybrid",
+        "form": "closure",
+        "corrector": {"name": "cnn", "width": 4, "n_layers": 2},
+        "steps_per_frame": 2,
+        "dt": 0.01,
+    },
+    "data": {"t_in": 1, "t_out": 3, "val_split": 1, "test_split": 1, "batch_size": 3},
+    "optim": {"lr": 1e-2, "epochs": 1},
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def dns_file(tmp_path_factory):
+    preset = apply_overrides(get_preset("kolmogorov-dns256"), DNS)
+    return generate(preset, tmp_path_factory.mktemp("dns") / "dns.h5", progress=False)
+
+
+def hybrid(dns_file, **changes) -> HybridModel:
+    flow = read_flow(dns_file)
+    problem = flow.problem.with_window(1, 3)
+    spec = {k: v for k, v in CONFIG["model"].items() if k != "name"} | changes
+    return HybridModel(**hybrid_kwargs({"t_in": 1, "t_out": 3, **spec}, problem, flow.preset, ""))
+
+
+@pytest.mark.parametrize("form", ["closure", "state"])
+def test_untrained_hybrid_model_is_the_plain_coarse_solver(dns_file, form):
+    """Gain 0: ``model(w0)`` equals the plain coarse equation's steps bit for bit, in
+    float64 (the grid follows ``model.to``), 2 steps of 0.01 between frames."""
+    model = hybrid(dns_file, form=form).to(torch.float64)
+    w0 = read_flow(dns_file).frames[:2, :1].double()
+    with torch.no_grad():
+        pred = model(w0)
+    equation = model.hybrid.equation
+    assert equation.grid.dtype == torch.float64
+    grid, step = equation.grid, imex_stepper(equation, 0.01)
+    w_hat, plain = grid.rfft(w0[:, 0]), []
+    for _ in range(3):
+        w_hat = step(step(w_hat))
+        plain.append(grid.irfft(w_hat))
+    assert torch.equal(pred, torch.stack(plain, dim=1))
+
+
+def test_checkpoint_payload_rebuilds_the_same_hybrid(dns_file):
+    model = hybrid(dns_file, inputs="vorticity-velocity").to(torch.float64)
+    with torch.no_grad():
+        model.gain.fill_(0.3)
+        for p in model.net.parameters():
+            p.add_(0.01)
+    clone = model_from_payload(model_payload(model))
+    assert clone.hybrid.grid.dtype == torch.float64
+    w0 = read_flow(dns_file).frames[:2, :1].double()
+    with torch.no_grad():
+        a, b = model(w0), clone(w0)
+    assert torch.equal(a, b) and not torch.equal(a, hybrid(dns_file).double()(w0).detach())
+
+
+def test_a_file_that_is_not_a_filtered_dns_is_refused():
+    problem = types.SimpleNamespace(resolution=16)
+    for fine in (16, 24, None):
+        with pytest.raises(SpectralRefinerError, match="not a filtered DNS"):
+            hybrid_kwargs({}, problem, types.SimpleNamespace(sim_resolution=fine), "f.h5")
+
+
+def test_a_dt_that_does_not_divide_the_frame_spacing_is_refused(dns_file):
+    with pytest.raises(SpectralRefinerError, match=r"frames' spacing 0\.02"):
+        hybrid(dns_file, dt=0.015)
+
+
+@pytest.mark.slow
+def test_hybrid_trains_from_the_cli_and_resumes_after_a_kill_bit_for_bit(dns_file, tmp_path):
+    """The CLI trains a hybrid (4 steps, a checkpoint after each); a run killed (SIGKILL)
+    after its second step and resumed ends with the same weights and losses bit for bit;
+    a dt that does not divide the frame spacing exits 2 with one line, writing nothing."""
+    cfg = tmp_path / "c.yaml"
+    changes = {"data": {**CONFIG["data"], "samples_per_trajectory": 4}}
+    changes["optim"] = {**CONFIG["optim"], "checkpoint_every": 1}
+    cfg.write_text(json.dumps(CONFIG | changes))
+    args = ["train", "--config", str(cfg), "--data", str(dns_file), "--quiet", "--out"]
+    done = cli(*args, str(tmp_path / "whole"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["model"] == "hybrid" and summary["steps"] == 4  # 3 x 4 windows, batch 3
+    assert 0 < summary["val"]["rel_l2"] < 1
+
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spectral_refiner.cli", *args, str(run)], env=env
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (run / "metrics.jsonl").exists() and len(step_records(run)) >= 2:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]["step"]
+    assert 0 < step < 4, "the kill came too late to test a resume"
+    resumed = cli("train", "--resume", str(run), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(weights(run), weights(tmp_path / "whole"))
+    losses = [r["loss"] for r in step_records(run)]
+    assert losses == [r["loss"] for r in step_records(tmp_path / "whole")]
+
+    bad = json.loads(json.dumps(CONFIG))
+    bad["model"]["dt"] = 0.015
+    cfg.write_text(json.dumps(bad))
+    failed = cli(*args, str(tmp_path / "bad"))
+    assert failed.returncode == 2 and not (tmp_path / "bad").exists()
+    assert failed.stderr.strip().count("\n") == 0 and "frames' spacing" in failed.stderr
