@@ -29,6 +29,7 @@ from spectral_refiner.data import (
     eval_windows,
     generate,
     get_preset,
+    preset_problem,
     random_windows,
     read_flow,
     simulate_preset,
@@ -38,6 +39,7 @@ from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.models import build_model
 from spectral_refiner.physics import Residual
 from spectral_refiner.training import (
+    hybrid_kwargs,
     load_checkpoint,
     model_from_checkpoint,
     physics_loss,
@@ -566,6 +568,12 @@ def test_shipped_configs_load_and_resolve_round_trip(tmp_path):
         config = load_config(name)
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(config.to_dict()))
         assert load_config(tmp_path / "c.yaml") == config
-        build_model(config.model["name"], **config.model_kwargs())
+        kwargs = config.model_kwargs()
+        if config.model["name"] == "hybrid":  # the coarse equation comes from the data
+            preset = get_preset(name.removeprefix("hybrid-"))
+            problem = preset_problem(preset).with_window(1, config.data.t_out)
+            kwargs = hybrid_kwargs(kwargs, problem, preset, preset.name)
+        build_model(config.model["name"], **kwargs)
+    assert {"hybrid-kolmogorov-dns256", "hybrid-mcwilliams-dns256"} <= names
     config = load_config("tiny")
     assert dataclasses.asdict(config)["optim"]["schedule"] == "onecycle"
