@@ -11,6 +11,7 @@ import sys
 import time
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -95,40 +96,55 @@ def test_a_dt_that_does_not_divide_the_frame_spacing_is_refused(dns_file):
 
 
 @pytest.mark.slow
-def test_hybrid_trains_from_the_cli_and_resumes_after_a_kill_bit_for_bit(dns_file, tmp_path):
-    """The CLI trains a hybrid (4 steps, a checkpoint after each); a run killed (SIGKILL)
-    after its second step and resumed ends with the same weights and losses bit for bit;
-    a dt that does not divide the frame spacing exits 2 with one line, writing nothing."""
+def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, tmp_path):
+    """One CLI run (float64, 3 x 8 windows in global batches of 4, a checkpoint every step)
+    is the reference of: a run killed (SIGKILL) after its first steps and resumed, equal bit
+    for bit (weights and losses); two gloo ranks, equal to 1e-9 relative; and a dt that
+    does not divide the frame spacing, which exits 2 with one line and writes nothing."""
     cfg = tmp_path / "c.yaml"
-    changes = {"data": {**CONFIG["data"], "samples_per_trajectory": 4}}
+    changes = {"data": {**CONFIG["data"], "samples_per_trajectory": 8, "batch_size": 4}}
     changes["optim"] = {**CONFIG["optim"], "checkpoint_every": 1}
-    cfg.write_text(json.dumps(CONFIG | changes))
+    cfg.write_text(json.dumps(CONFIG | changes | {"dtype": "float64"}))
     args = ["train", "--config", str(cfg), "--data", str(dns_file), "--quiet", "--out"]
-    done = cli(*args, str(tmp_path / "whole"))
+    done = cli(*args, str(tmp_path / "one"))
     assert done.returncode == 0, done.stderr
-    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
-    assert summary["model"] == "hybrid" and summary["steps"] == 4  # 3 x 4 windows, batch 3
+    summary = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert summary["model"] == "hybrid" and summary["steps"] == 6
     assert 0 < summary["val"]["rel_l2"] < 1
+    losses = [r["loss"] for r in step_records(tmp_path / "one")]
 
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spectral_refiner.cli", *args, str(run)], env=env
-    )
+    command = [sys.executable, "-m", "spectral_refiner.cli", *args, str(run)]
+    proc = subprocess.Popen(command, env=env)
     deadline = time.time() + 300
     while time.time() < deadline:
-        if (run / "metrics.jsonl").exists() and len(step_records(run)) >= 2:
+        if (run / "metrics.jsonl").exists() and len(step_records(run)) >= 3:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     step = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]["step"]
-    assert 0 < step < 4, "the kill came too late to test a resume"
+    assert 0 < step < 6, "the kill came too late to test a resume"
     resumed = cli("train", "--resume", str(run), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(weights(run), weights(tmp_path / "whole"))
-    losses = [r["loss"] for r in step_records(run)]
-    assert losses == [r["loss"] for r in step_records(tmp_path / "whole")]
+    assert_same_weights(weights(run), weights(tmp_path / "one"))
+    assert [r["loss"] for r in step_records(run)] == losses
+
+    module = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+    two = tmp_path / "two"
+    ddp = subprocess.run(
+        [*module, "--master_port=29547", "-m", "spectral_refiner.cli", *args, str(two)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    np.testing.assert_allclose([r["loss"] for r in step_records(two)], losses, rtol=1e-9)
+    a, b = weights(tmp_path / "one"), weights(two)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-7, atol=1e-10)
 
     bad = json.loads(json.dumps(CONFIG))
     bad["model"]["dt"] = 0.015
