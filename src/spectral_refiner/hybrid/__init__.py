@@ -1,10 +1,24 @@
 """Hybrid solvers: the coarse spectral solver with a learned correction, either as a term of
 the equation (:class:`LearnedClosure`) or as a correction of the state after each step
 (:class:`SolverInTheLoop`), rolled out and trained through the solver
-(:func:`rollout`, :func:`unrolled_loss`). Imports physics and models."""
+(:func:`rollout`, :func:`unrolled_loss`); and the learned a-priori subgrid closure
+(:class:`AprioriClosure`, closure spec ``{"name": "learned", "path": FILE}``, registered on
+import). Imports physics and models."""
 
+from .apriori import AprioriClosure, closure_inputs, load_closure, save_closure
 from .corrector import INPUTS, Corrector
 from .solvers import LearnedClosure, SolverInTheLoop
 from .unroll import rollout, unrolled_loss
 
-__all__ = ["INPUTS", "Corrector", "LearnedClosure", "SolverInTheLoop", "rollout", "unrolled_loss"]
+__all__ = [
+    "INPUTS",
+    "AprioriClosure",
+    "Corrector",
+    "LearnedClosure",
+    "SolverInTheLoop",
+    "closure_inputs",
+    "load_closure",
+    "rollout",
+    "save_closure",
+    "unrolled_loss",
+]

@@ -11,6 +11,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .closure import closure_correlation, train_closure
 from .losses import Objective, physics_loss
 from .optim import Optimisation, build_optimisation
 from .run import MetricsLog, RunDir
@@ -38,6 +39,7 @@ __all__ = [
     "build_optimisation",
     "build_source",
     "capture_rng",
+    "closure_correlation",
     "ignore_interrupts",
     "load_checkpoint",
     "model_from_checkpoint",
@@ -46,4 +48,5 @@ __all__ = [
     "restore_rng",
     "save_checkpoint",
     "train",
+    "train_closure",
 ]
