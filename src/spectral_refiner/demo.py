@@ -41,7 +41,7 @@ def run_demo(out: str | os.PathLike = "demo-out", progress: bool = True) -> dict
     train_file = generate(preset, out / "tiny-train.h5", progress=progress)
     test_file = generate(
         apply_overrides(preset, [f"n_trajectories={TEST_TRAJECTORIES}"]),
-        out / "tiny-test.h5",
+        out / f"tiny-test-{TEST_TRAJECTORIES}.h5",  # a folder from an older demo stays usable
         seed=1,
         progress=progress,
     )
