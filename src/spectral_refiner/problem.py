@@ -149,7 +149,10 @@ class Problem:
         grid = SpectralGrid(n or self.resolution, self.box_length, dtype, device)
         forcing = make_forcing(self.forcing, grid, self.forcing_wavenumber, self.forcing_amplitude)
         # The closure's filter width is the stored grid's spacing, on whatever grid it is built.
-        closure = make_closure(self.closure, grid, width=self.box_length / self.resolution)
+        equation = {key: getattr(self, key) for key in EQUATION_FIELDS}
+        closure = make_closure(
+            self.closure, grid, width=self.box_length / self.resolution, equation=equation
+        )
         return NavierStokes2D(grid, self.viscosity, self.drag, forcing, closure=closure)
 
     def residual(

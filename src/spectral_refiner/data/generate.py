@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..atomic import check_writable
 from ..errors import SpectralRefinerError
-from ..physics import NavierStokes2D, make_initial_condition, simulate
+from ..physics import NavierStokes2D, make_initial_condition, simulate, subgrid_term
 from ..problem import Problem
 from .distributed import barrier, init_from_env, rank_and_world
 from .hdf5 import read_info, seed_keys, write_dataset
@@ -68,11 +68,21 @@ def simulate_preset(
     seed: int,
     indices: list[int],
     progress: Callable[[float], None] | None = None,
+    subgrid: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Trajectories ``indices`` of the preset, ``(len(indices), n_frames, n, n)`` at the stored
     resolution: each from the initial field keyed by ``(seed, index)``, simulated with the
-    preset's scheme and time-step policy on ``equation`` (see :func:`build_equation`)."""
+    preset's scheme and time-step policy on ``equation`` (see :func:`build_equation`).
+
+    If ``subgrid`` is a list, the exact subgrid term ``τ`` of every stored frame (from the
+    simulated field, :func:`~spectral_refiner.physics.subgrid_term`), ``(len(indices), n, n)``
+    per frame, is appended to it.
+    """
     w0 = make_initial_condition(preset.initial_condition, equation.grid, seed, indices)
+
+    def observe(w_fine: torch.Tensor) -> None:
+        subgrid.append(subgrid_term(w_fine, preset.resolution, preset.box_length))
+
     return simulate(
         equation,
         w0,
@@ -82,6 +92,7 @@ def simulate_preset(
         courant=preset.courant,
         resolution=preset.resolution,
         progress=progress,
+        observe=None if subgrid is None else observe,
     )
 
 
@@ -171,10 +182,12 @@ def generate(
                 bar.n = base + size * min(t / max(times[-1], 1e-30), 1.0)
                 bar.refresh()
 
-            frames = simulate_preset(preset, equation, seed, batch, progress=tick)
+            taus: list[torch.Tensor] | None = [] if preset.store_subgrid else None
+            frames = simulate_preset(preset, equation, seed, batch, progress=tick, subgrid=taus)
             frames = frames.to(torch.float32).cpu().numpy()
-            for i, traj in zip(batch, frames, strict=True):
-                parts.save(i, vorticity=traj)
+            tau = _stack_frames(taus)
+            for k, (i, traj) in enumerate(zip(batch, frames, strict=True)):
+                parts.save(i, vorticity=traj, **({} if tau is None else {"subgrid": tau[k]}))
             done += len(batch)
             bar.n = done
             bar.refresh()
@@ -208,6 +221,11 @@ def generate(
             },
             keys=seed_keys(seed, preset.n_trajectories),
             problem=preset_problem(preset),
+            subgrid=(
+                _Trajectories(parts, preset.n_trajectories, "subgrid")
+                if preset.store_subgrid
+                else None
+            ),
         )
         parts.remove()
     barrier()
@@ -236,13 +254,22 @@ def _warn_same_seed(preset: Preset, seed: int, out: Path) -> None:
 
 @dataclasses.dataclass
 class _Trajectories:
-    """The saved trajectories as a lazily loaded sequence of ``(T, n, n)`` arrays."""
+    """The saved trajectories (array ``name`` of every piece) as a lazily loaded sequence of
+    ``(T, n, n)`` arrays."""
 
     parts: Parts
     count: int
+    name: str = "vorticity"
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return self.parts.load(i)["vorticity"]
+        return self.parts.load(i)[self.name]
+
+
+def _stack_frames(frames: list[torch.Tensor] | None) -> np.ndarray | None:
+    """Per-snapshot ``(B, n, n)`` fields as float32 ``(B, T, n, n)`` (``None`` stays)."""
+    if frames is None:
+        return None
+    return torch.stack(frames, dim=1).to(torch.float32).cpu().numpy()

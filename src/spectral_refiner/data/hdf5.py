@@ -16,6 +16,9 @@ Layout (one file; The Well reads a *directory* of such files):
 * ``scalars``: one 0-d float32 dataset per physical parameter (from the Problem);
 * ``t0_fields/vorticity``: float32 ``(n_trajectories, T, n, n)``, ``[b, t, i, j] = ω(t, x_i, y_j)``;
   ``t1_fields`` and ``t2_fields`` empty;
+* for DNS presets with ``store_subgrid``, ``subgrid/tau``: float32 ``(n_trajectories, T, n,
+  n)``, the exact subgrid term of every stored frame (:mod:`spectral_refiner.physics.subgrid`;
+  outside the Well's field groups);
 * for predictions, ``estimates``: per-trajectory ``(n_trajectories,)`` datasets (η, errors).
 
 Files written before the Problem and the keys existed keep working: their Problem is derived
@@ -46,6 +49,7 @@ __all__ = [
     "keys_fingerprint",
     "read_estimates",
     "read_info",
+    "read_subgrid",
     "read_vorticity",
     "seed_keys",
     "write_dataset",
@@ -69,6 +73,7 @@ def write_dataset(
     *,
     keys: np.ndarray | None = None,
     problem: Problem | None = None,
+    subgrid: Sequence[np.ndarray] | None = None,
 ) -> None:
     """Write a dataset atomically: to a temporary sibling, then renamed onto ``path``.
 
@@ -91,6 +96,9 @@ def write_dataset(
     problem : Problem, optional
         Default: the Problem of ``fields`` with the frame spacing of ``times`` and the
         frames' resolution.
+    subgrid : array or sequence of arrays, optional
+        The exact subgrid term of every frame, shaped like ``vorticity``; stored as
+        ``subgrid/tau`` (float32).
     """
     path = Path(path)
     n_traj = len(vorticity)
@@ -149,23 +157,28 @@ def write_dataset(
 
         t0 = f.create_group("t0_fields")
         t0.attrs["field_names"] = _strings(["vorticity"])
-        d = t0.create_dataset(
-            "vorticity",
-            shape=(n_traj, n_t, nx, ny),
-            dtype=np.float32,
-            chunks=(1, n_t, nx, ny),
-        )
-        for i in range(n_traj):
-            d[i] = np.asarray(vorticity[i], dtype=np.float32)
+        d = _write_trajectories(t0, "vorticity", vorticity, (n_traj, n_t, nx, ny))
         d.attrs["dim_varying"] = np.array([True, True])
         d.attrs["sample_varying"] = True
         d.attrs["time_varying"] = True
         for group in ("t1_fields", "t2_fields"):
             f.create_group(group).attrs["field_names"] = _strings([])
+        if subgrid is not None:
+            _write_trajectories(f.create_group("subgrid"), "tau", subgrid, (n_traj, n_t, nx, ny))
         if estimates:
             group = f.create_group("estimates")
             for key, values in estimates.items():
                 group.create_dataset(key, data=np.asarray(values, dtype=np.float64))
+
+
+def _write_trajectories(
+    group: h5py.Group, name: str, arrays: Sequence[np.ndarray], shape: tuple[int, ...]
+) -> h5py.Dataset:
+    """A float32 dataset ``shape``, one chunk per trajectory, filled one trajectory at a time."""
+    d = group.create_dataset(name, shape=shape, dtype=np.float32, chunks=(1, *shape[1:]))
+    for i in range(shape[0]):
+        d[i] = np.asarray(arrays[i], dtype=np.float32)
+    return d
 
 
 def seed_keys(seed: int, count: int) -> np.ndarray:
@@ -284,6 +297,24 @@ def read_estimates(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         group = f.get("estimates")
         return {} if group is None else {k: group[k][()] for k in group}
+
+
+def read_subgrid(
+    path: str | os.PathLike, trajectories: slice | np.ndarray | None = None
+) -> np.ndarray:
+    """The stored exact subgrid term ``τ`` ``(n_trajectories, T, n, n)`` of a DNS file (or a
+    selection of trajectories), aligned with :func:`read_vorticity`."""
+    info = read_info(path)
+    with h5py.File(path, "r") as f:
+        if "subgrid/tau" not in f:
+            raise SpectralRefinerError(
+                f"{path} stores no subgrid term: generate it with a preset that sets "
+                "store_subgrid=true (the *-dns* presets)"
+            )
+        tau = f["subgrid/tau"]
+        if tau.shape != info.shape:
+            raise _invalid(Path(path), f"subgrid/tau has shape {tau.shape}, expected {info.shape}")
+        return tau[()] if trajectories is None else tau[trajectories]
 
 
 def read_vorticity(

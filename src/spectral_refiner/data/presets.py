@@ -21,7 +21,9 @@ class Preset:
     """A dataset recipe.
 
     The stored frames are at ``t_j = warmup_time + j * frame_interval``, ``j = 0..n_frames-1``,
-    simulated at ``sim_resolution`` and spectrally truncated to ``resolution``.
+    simulated at ``sim_resolution`` and spectrally truncated to ``resolution``. With
+    ``store_subgrid``, the exact subgrid term ``τ`` of every stored frame (from the fine field,
+    :func:`~spectral_refiner.physics.subgrid_term`) is stored beside it (``subgrid/tau``).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Preset:
     courant: float | None = 0.5
     n_trajectories: int = 100
     batch_size: int = 8
+    store_subgrid: bool = False
 
     def times(self) -> np.ndarray:
         """Snapshot times, float64, shape ``(n_frames,)``."""
@@ -92,6 +95,12 @@ class Preset:
             raise bad("dt", "and courant: set exactly one (the other to none)")
         if self.dt is not None and not self.dt > 0:
             raise bad("dt", f"must be positive, got {self.dt}")
+        if self.store_subgrid and 2 * self.sim_resolution < 3 * self.resolution:
+            raise bad(
+                "store_subgrid",
+                f"needs sim_resolution >= 3/2 resolution ({self.sim_resolution} < 3/2 "
+                f"{self.resolution}): lower resolution or set store_subgrid=false",
+            )
         bound = SCHEMES[self.scheme].max_courant
         if self.courant is not None and not 0 < self.courant <= bound:
             raise bad("courant", f"must be in (0, {bound}] for scheme {self.scheme}")
@@ -193,6 +202,7 @@ PRESETS: dict[str, Preset] = {
                 frame_interval=0.02,
                 n_frames=201,
                 n_trajectories=trajectories,
+                store_subgrid=True,
                 **_KOLMOGOROV,
             )
             for n, trajectories in ((256, 64), (512, 16))
@@ -214,6 +224,7 @@ PRESETS: dict[str, Preset] = {
             n_frames=276,
             n_trajectories=64,
             batch_size=8,
+            store_subgrid=True,
         ),
         Preset(
             name="tiny",

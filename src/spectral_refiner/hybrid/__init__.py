@@ -2,8 +2,11 @@
 the equation (:class:`LearnedClosure`) or as a correction of the state after each step
 (:class:`SolverInTheLoop`), rolled out and trained through the solver
 (:func:`rollout`, :func:`unrolled_loss`), and as a model the trainer optimises
-(:class:`HybridModel`, registered as ``hybrid``). Imports physics and models."""
+(:class:`HybridModel`, registered as ``hybrid``); and the learned a-priori subgrid closure
+(:class:`AprioriClosure`, closure spec ``{"name": "learned", "path": FILE}``, registered on
+import). Imports physics and models."""
 
+from .apriori import AprioriClosure, closure_inputs, load_closure, save_closure
 from .corrector import INPUTS, Corrector
 from .model import FORMS, HybridModel
 from .solvers import LearnedClosure, SolverInTheLoop
@@ -12,10 +15,14 @@ from .unroll import rollout, unrolled_loss
 __all__ = [
     "FORMS",
     "INPUTS",
+    "AprioriClosure",
     "Corrector",
     "HybridModel",
     "LearnedClosure",
     "SolverInTheLoop",
+    "closure_inputs",
+    "load_closure",
     "rollout",
+    "save_closure",
     "unrolled_loss",
 ]

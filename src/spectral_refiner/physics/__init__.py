@@ -10,6 +10,7 @@ from .closures import (
     Leith,
     Smagorinsky,
     make_closure,
+    register_closure,
 )
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
@@ -76,6 +77,7 @@ __all__ = [
     "ns_residual",
     "prediction_estimate",
     "prediction_trajectory",
+    "register_closure",
     "relative_bochner_error",
     "relative_sobolev_error",
     "resample",

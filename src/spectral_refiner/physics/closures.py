@@ -55,6 +55,7 @@ forcing, so every stepper, :func:`~.simulate.simulate` and the residual use it u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -71,6 +72,7 @@ __all__ = [
     "Leith",
     "Smagorinsky",
     "make_closure",
+    "register_closure",
 ]
 
 
@@ -291,6 +293,26 @@ class DynamicSmagorinsky(EddyViscosityClosure):
         return c * self.width**2 * _strain_rate(strain)
 
 
+#: Closures defined above physics (a learned closure needs models): ``name -> factory``,
+#: called as ``factory(spec, grid, width, equation)`` (see :func:`register_closure`).
+ClosureFactory = Callable[[dict[str, Any], SpectralGrid, float, dict[str, Any] | None], Closure]
+_REGISTERED: dict[str, ClosureFactory] = {}
+
+
+def register_closure(name: str, factory: ClosureFactory) -> None:
+    """Make ``{"name": name, ...}`` specs build closures with ``factory``.
+
+    For closures that physics may not import (a learned closure lives with the models):
+    the wing that defines one registers it on import. ``factory(spec, grid, width, equation)``
+    receives the whole spec, the grid to evaluate on, the filter width ``Δ`` (the stored
+    grid's spacing) and the equation's fields (``None`` when unknown), and returns an object
+    of the :class:`Closure` protocol (or raises :class:`SpectralRefinerError`).
+    """
+    if name in CLOSURES or name == "none":
+        raise SpectralRefinerError(f"closure name {name!r} is taken by a built-in closure")
+    _REGISTERED[name] = factory
+
+
 CLOSURES: dict[str, type[EddyViscosityClosure]] = {
     c.name: c for c in (Smagorinsky, Leith, DynamicSmagorinsky)
 }
@@ -303,14 +325,19 @@ _PARAMETERS = {
 
 
 def make_closure(
-    spec: dict[str, Any] | None, grid: SpectralGrid, width: float | None = None
-) -> EddyViscosityClosure | None:
+    spec: dict[str, Any] | None,
+    grid: SpectralGrid,
+    width: float | None = None,
+    equation: dict[str, Any] | None = None,
+) -> Closure | None:
     """Build a closure from a plain spec, e.g. ``{"name": "smagorinsky", "coefficient": 0.17}``.
 
     ``name`` is one of :data:`CLOSURES`; ``coefficient`` (``C_s`` or ``C_L``, ``>= 0``) for
     ``smagorinsky`` and ``leith``, ``test_ratio`` (``> 1``) for ``dynamic-smagorinsky``,
-    each optional. ``None`` or ``{"name": "none"}`` gives ``None`` (no closure). ``width`` is
-    the filter width ``Δ`` (default ``L / n`` of ``grid``).
+    each optional; or a name given to :func:`register_closure` (``learned``, registered by
+    :mod:`spectral_refiner.hybrid`). ``None`` or ``{"name": "none"}`` gives ``None`` (no
+    closure). ``width`` is the filter width ``Δ`` (default ``L / n`` of ``grid``);
+    ``equation`` the equation's fields, which registered closures check against theirs.
     """
     if spec is None:
         return None
@@ -322,9 +349,14 @@ def make_closure(
     name = str(spec["name"])
     if name == "none":
         return None
+    if name in _REGISTERED:
+        return _REGISTERED[name](
+            spec, grid, grid.length / grid.n if width is None else width, equation
+        )
     if name not in CLOSURES:
         raise SpectralRefinerError(
-            f"unknown closure {name!r}: choose one of none, {', '.join(CLOSURES)}"
+            f"unknown closure {name!r}: choose one of none, {', '.join([*CLOSURES, *_REGISTERED])}"
+            + ("" if _REGISTERED else " (learned closures: import spectral_refiner.hybrid)")
         )
     extra = set(spec) - {"name", _PARAMETERS[name]}
     if extra:

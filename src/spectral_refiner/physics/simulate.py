@@ -59,6 +59,7 @@ def simulate(
     resolution: int | None = None,
     chunk_steps: int = 16,
     progress: Callable[[float], None] | None = None,
+    observe: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Integrate ``∂tω = N(ω) + Lω`` from ``t0`` and return the fields at ``times``.
 
@@ -80,6 +81,9 @@ def simulate(
         Steps between step-size updates and blow-up checks.
     progress : callable, optional
         Called with the (minimum over the batch) simulated time after every chunk.
+    observe : callable, optional
+        Called at every snapshot with the full-resolution fields ``(B, n, n)`` (before any
+        truncation to ``resolution``; e.g. to form the subgrid term of the stored frames).
 
     Returns
     -------
@@ -165,5 +169,7 @@ def simulate(
                     "dt or courant number, or a higher resolution"
                 )
             frames.append(frame)
+            if observe is not None:
+                observe(torch.stack([grid.irfft(f) for f in w_hat]))
     out = torch.stack(frames, dim=1)
     return out[0] if squeeze else out

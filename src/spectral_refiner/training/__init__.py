@@ -11,6 +11,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .closure import closure_correlation, train_closure
 from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective, physics_loss
 from .optim import Optimisation, build_optimisation
@@ -40,6 +41,7 @@ __all__ = [
     "build_optimisation",
     "build_source",
     "capture_rng",
+    "closure_correlation",
     "hybrid_kwargs",
     "ignore_interrupts",
     "load_checkpoint",
@@ -49,4 +51,5 @@ __all__ = [
     "restore_rng",
     "save_checkpoint",
     "train",
+    "train_closure",
 ]

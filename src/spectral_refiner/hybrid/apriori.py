@@ -1,0 +1,237 @@
+r"""A learned a-priori subgrid closure: a small model regressing the exact subgrid term.
+
+Trained on the pairs ``(ω̄, τ)`` a DNS file stores (``subgrid/tau``,
+:mod:`spectral_refiner.physics.subgrid`), the model ``G`` predicts
+
+.. math::
+
+    \tau \approx \tau_G(\bar\omega) = s_\tau\, P\, G\big(x / s_x\big),\qquad
+    x = (\bar\omega)\ \text{or}\ (\bar\omega, \bar u, \bar v),
+
+with ``s_x`` (one per channel) and ``s_τ`` the training data's standard deviations and ``P``
+the stored band ``|m_x|, |m_y| < n/2`` without the mean (``τ`` is a divergence: zero mean).
+The filtered equation reads ``∂tω̄ = N(ω̄) + Lω̄ - τ``, so the closure's term (the
+:class:`~spectral_refiner.physics.Closure` protocol, added to the explicit terms) is
+``Ĉ = -τ̂_G``. Evaluated on an ``m``-point grid (the solver's own ``m = n``, the residual's
+padded ``m = 3n/2``), ``ω̂`` is truncated to the stored band, the model runs on the stored
+``n`` grid it was trained on, and ``Ĉ`` is zero-padded to ``m`` and restricted to that grid's
+2/3 band, as the advection is: on the solver's grid the modes it advects, on the residual's
+padded grid the whole stored band.
+
+A closure file (:func:`save_closure`) holds the model payload, the scales, the stored and the
+DNS resolution and the equation it was trained for; a spec
+``{"name": "learned", "path": FILE}`` builds it wherever closures are built (registered with
+:func:`~spectral_refiner.physics.register_closure` when this wing is imported), refusing
+data of another resolution or equation, and data at the full DNS resolution (they need no
+closure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write
+from ..errors import SpectralRefinerError
+from ..models import NeuralOperator, model_from_payload, model_payload
+from ..physics import SpectralGrid, register_closure
+from .corrector import INPUTS
+
+__all__ = ["AprioriClosure", "closure_inputs", "load_closure", "save_closure"]
+
+FORMAT = "spectral-refiner-closure/1"
+
+
+@dataclasses.dataclass(eq=False)
+class AprioriClosure:
+    """``τ_G`` of the module docstring and the closure term ``Ĉ = -τ̂_G`` on :attr:`grid`.
+
+    Parameters
+    ----------
+    model : NeuralOperator
+        ``t_in = INPUTS[inputs]``, ``t_out = 1``; runs in its own dtype.
+    grid : SpectralGrid
+        The grid :meth:`term_hat` is evaluated on (``n`` points or more).
+    resolution : int
+        The stored resolution ``n`` the model was trained at.
+    inputs : str
+        ``"vorticity"`` or ``"vorticity-velocity"``.
+    input_scale : list of float
+        ``s_x``, one per input channel.
+    output_scale : float
+        ``s_τ``.
+    record : dict
+        What the closure file records besides (equation, DNS resolution, training figures).
+    """
+
+    model: NeuralOperator
+    grid: SpectralGrid
+    resolution: int
+    inputs: str
+    input_scale: list[float]
+    output_scale: float
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise SpectralRefinerError(
+                f"unknown closure inputs {self.inputs!r}: choose one of {', '.join(INPUTS)}"
+            )
+        if self.grid.n < self.resolution:
+            raise SpectralRefinerError(
+                f"a closure trained at {self.resolution}^2 cannot run on a {self.grid.n}^2 grid"
+            )
+        coarse = self.stored_grid
+        band = (coarse.mx.abs() < self.resolution // 2) & (coarse.my < self.resolution // 2)
+        band[0, 0] = False
+        self._band = band.to(coarse.dtype)
+
+    @property
+    def stored_grid(self) -> SpectralGrid:
+        """The ``n``-point grid the model runs on (same box, dtype and device)."""
+        return self.grid.with_resolution(self.resolution)
+
+    def tau_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
+        """``τ̂_G`` on the stored grid from stored-band coefficients ``(..., n, n // 2 + 1)``."""
+        coarse = self.stored_grid
+        lead = w_hat.shape[:-2]
+        flat = w_hat.reshape(-1, *w_hat.shape[-2:])
+        scale = torch.tensor(self.input_scale, dtype=coarse.dtype, device=coarse.device)
+        x = closure_inputs(coarse, flat, self.inputs) / scale.reshape(-1, 1, 1)
+        dtype = next(self.model.parameters()).dtype
+        out = self.model(x.to(dtype))[:, 0].to(coarse.dtype) * self.output_scale
+        return (coarse.rfft(out) * self._band).reshape(*lead, *flat.shape[-2:])
+
+    def tau(self, w: torch.Tensor) -> torch.Tensor:
+        """``τ_G`` as real fields ``(..., n, n)`` of stored frames ``(..., n, n)``."""
+        coarse = self.stored_grid
+        return coarse.irfft(self.tau_hat(coarse.rfft(w.to(coarse.dtype))))
+
+    def term_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
+        """``Ĉ = -τ̂_G`` for coefficients on :attr:`grid`, same shape (module docstring)."""
+        g, n = self.grid, self.resolution
+        tau = self.tau_hat(w_hat if g.n == n else g.resample_hat(w_hat, n))
+        tau = tau if g.n == n else self.stored_grid.resample_hat(tau, g.n)
+        return -tau * g.dealias
+
+    def on_grid(self, n: int) -> AprioriClosure:
+        """The same closure evaluated on ``n`` points."""
+        if n == self.grid.n:
+            return self
+        return dataclasses.replace(self, grid=self.grid.with_resolution(n))
+
+    def payload(self) -> dict[str, Any]:
+        """What :func:`save_closure` writes."""
+        return {
+            "format": FORMAT,
+            "model": model_payload(self.model),
+            "resolution": self.resolution,
+            "box_length": self.grid.length,
+            "inputs": self.inputs,
+            "input_scale": list(self.input_scale),
+            "output_scale": float(self.output_scale),
+            **self.record,
+        }
+
+
+def closure_inputs(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
+    """The model's unscaled input fields ``(B, C, n, n)``: ``ω`` or ``(ω, u, v)`` of
+    coefficients ``(B, n, n // 2 + 1)`` on ``grid``."""
+    w = grid.irfft(w_hat)
+    if inputs == "vorticity":
+        return w.unsqueeze(1)
+    return torch.stack((w, *grid.velocity(w_hat)), dim=1)
+
+
+def save_closure(closure: AprioriClosure, path: str | os.PathLike) -> Path:
+    """Write the closure file atomically (one ``torch.save`` of plain data and tensors)."""
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        torch.save(closure.payload(), tmp)
+    return path
+
+
+def load_closure(path: str | os.PathLike, grid: SpectralGrid | None = None) -> AprioriClosure:
+    """Read a closure file; evaluate it on ``grid`` (default: its stored grid, float32, CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpectralRefinerError(
+            f"no such closure file: {path} (make one with `spectral-refiner train-closure`)"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SpectralRefinerError(
+            f"{path} is not a closure file ({str(exc).splitlines()[0][:80]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SpectralRefinerError(
+            f"{path} is not a closure file (expected format {FORMAT}): make one with "
+            "`spectral-refiner train-closure`"
+        )
+    n, length = int(payload["resolution"]), float(payload["box_length"])
+    grid = SpectralGrid(n, length) if grid is None else grid
+    if not math.isclose(grid.length, length, rel_tol=1e-9):
+        raise SpectralRefinerError(
+            f"closure {path} was trained for box {length:g}, the data have box {grid.length:g}: "
+            "train a closure on data of this problem"
+        )
+    model = model_from_payload(payload["model"]).to(grid.device).eval()
+    keys = ("format", "model", "resolution", "box_length", "inputs", "input_scale", "output_scale")
+    record = {k: v for k, v in payload.items() if k not in keys}
+    return AprioriClosure(
+        model,
+        grid,
+        n,
+        payload["inputs"],
+        [float(s) for s in payload["input_scale"]],
+        float(payload["output_scale"]),
+        record,
+    )
+
+
+def _from_spec(
+    spec: dict[str, Any], grid: SpectralGrid, width: float, equation: dict[str, Any] | None
+) -> AprioriClosure:
+    """The factory of ``{"name": "learned", "path": FILE}`` specs (module docstring)."""
+    extra = set(spec) - {"name", "path"}
+    if "path" not in spec or extra:
+        raise SpectralRefinerError(
+            f"closure 'learned' takes exactly one key 'path' (a closure file), got {spec!r}"
+        )
+    path = spec["path"]
+    closure = load_closure(path, grid)
+    stored = round(grid.length / width)
+    dns = closure.record.get("dns_resolution")
+    if stored == dns:
+        raise SpectralRefinerError(
+            f"closure {path} models what {dns}^2 DNS frames lose when stored at "
+            f"{closure.resolution}^2, but these frames are at the full DNS resolution {dns}^2: "
+            "they need no closure (drop it)"
+        )
+    if stored != closure.resolution:
+        raise SpectralRefinerError(
+            f"closure {path} was trained at resolution {closure.resolution} but the data are "
+            f"stored at {stored}: train a closure at {stored} (spectral-refiner train-closure)"
+        )
+    for key, value in (closure.record.get("equation") or {}).items():
+        if equation is not None and key in equation and not _same(equation[key], value):
+            raise SpectralRefinerError(
+                f"closure {path} was trained for {key} {value} but the equation has "
+                f"{equation[key]}: train a closure on data of this equation"
+            )
+    return closure
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return a == b
+
+
+register_closure("learned", _from_spec)

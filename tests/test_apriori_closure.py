@@ -1,0 +1,126 @@
+"""The learned a-priori subgrid closure (hybrid/apriori.py, training/closure.py)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from spectral_refiner.cli import main
+from spectral_refiner.data import (
+    apply_overrides,
+    generate,
+    get_preset,
+    read_info,
+    read_subgrid,
+    read_vorticity,
+)
+from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.hybrid import load_closure
+from spectral_refiner.physics import ns_residual
+from spectral_refiner.physics.residual import _interval_weights
+from spectral_refiner.training import closure_correlation, train_closure
+
+# kolmogorov-dns256 made test-small: a 64² DNS stored at 16², frames 0.05 apart from t = 2.
+REDUCED = [
+    "sim_resolution=64",
+    "resolution=16",
+    "warmup_time=2",
+    "frame_interval=0.05",
+    "n_frames=8",
+    "n_trajectories=6",
+    "batch_size=6",
+]
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("closure")
+    preset = apply_overrides(get_preset("kolmogorov-dns256"), REDUCED)
+    data = generate(preset, root / "dns.h5", seed=2, progress=False)
+    result = train_closure(data, root / "closure.pt", steps=STEPS, width=16, n_layers=3)
+    return data, root / "closure.pt", result
+
+
+def test_held_out_correlation_with_the_exact_term(trained):
+    """A priori: the closure's τ against the stored exact τ of held-out trajectories."""
+    data, path, result = trained
+    closure = load_closure(path)
+    held = result["held_out"]
+    frames = torch.from_numpy(read_vorticity(data, np.array(held)))
+    tau = torch.from_numpy(read_subgrid(data, np.array(held)))
+    assert closure_correlation(closure, frames, tau) == result["correlation"]
+    assert result["train_correlation"] > 0.5, result
+    assert result["correlation"] > 0.05, result
+    assert set(held).isdisjoint(result["train"])
+
+
+def test_batch_invariant_and_loaded_bit_for_bit(trained):
+    data, path, _ = trained
+    closure = load_closure(path)
+    again = load_closure(path)
+    w = torch.from_numpy(read_vorticity(data)[:, 0])
+    batched = closure.tau(w)
+    single = torch.cat([closure.tau(w[i : i + 1]) for i in range(len(w))])
+    assert torch.equal(batched, single)
+    assert torch.equal(again.tau(w), batched)
+    ours, theirs = closure.model.state_dict(), again.model.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_learned_spec_closes_the_residual_with_its_term(trained):
+    """Through the Problem's spec, the residual of the closed equation is the plain residual
+    plus the interval average of ``τ_G`` (``Ĉ = -τ̂_G`` on the whole stored band), and
+    the float64 equation runs the float32 model."""
+    data, path, result = trained
+    info = read_info(data)
+    closed_problem = dataclasses.replace(
+        info.problem, closure={"name": "learned", "path": str(path)}
+    )
+    frames = torch.from_numpy(read_vorticity(data, np.array(result["train"]))).double()
+    with torch.no_grad():
+        plain = ns_residual(frames, info.problem.equation(dtype=torch.float64), info.problem.dt)
+        closed = ns_residual(frames, closed_problem.equation(dtype=torch.float64), info.problem.dt)
+    closure = load_closure(path, info.problem.equation(dtype=torch.float64).grid)
+    with torch.no_grad():
+        tau = closure.tau_hat(closure.grid.rfft(frames))
+    average = torch.einsum("jt,bt...->bj...", _interval_weights(8, tau.dtype, tau.device), tau)
+    # The model runs in float32: agreement to its round-off.
+    scale = float(average.abs().max())
+    assert scale > 1e-3 * float(plain.abs().max())
+    torch.testing.assert_close(closed, plain + average, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"resolution": 24}, "trained at resolution 16"),
+        ({"resolution": 64}, "full DNS resolution"),
+        ({"viscosity": 2e-3}, "viscosity"),
+    ],
+)
+def test_a_closure_for_other_data_is_refused(trained, change, message):
+    data, path, _ = trained
+    problem = dataclasses.replace(
+        read_info(data).problem, closure={"name": "learned", "path": str(path)}, **change
+    )
+    with pytest.raises(SpectralRefinerError, match=message):
+        problem.equation()
+
+
+def test_train_closure_command(trained, tmp_path, capsys):
+    data, _, _ = trained
+    out = tmp_path / "c.pt"
+    assert main(["train-closure", "--data", str(data), "--out", str(out), "--steps", "2"]) == 0
+    assert out.exists() and "held-out correlation" in capsys.readouterr().out
+    tiny = generate(
+        apply_overrides(get_preset("tiny"), ["n_trajectories=2", "n_frames=2"]),
+        tmp_path / "tiny.h5",
+        progress=False,
+    )
+    assert main(["train-closure", "--data", str(tiny), "--out", str(tmp_path / "d.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "stores no subgrid term" in err
+    assert not (tmp_path / "d.pt").exists()
