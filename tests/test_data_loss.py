@@ -316,9 +316,13 @@ CTRL_C = [
         "evaluation.predict._predict_chunk",
         "p.h5.parts",
     ),
-    ("evaluate --run {run} --data {data}", "evaluation.evaluate.rollout", "evaluate stopped"),
     (
-        "compare-solver --run {run} --data {data}",
+        "evaluate --run {run} --data {data} --quiet",
+        "evaluation.evaluate.rollout",
+        "evaluate stopped",
+    ),
+    (
+        "compare-solver --run {run} --data {data} --quiet",
         "evaluation.compare.simulate",
         "compare-solver stopped",
     ),

@@ -82,7 +82,7 @@ def test_the_command_line_option_sets_threads_and_refuses_zero(machine, monkeypa
         capsys.readouterr()
         assert main(["--threads", "0", "presets"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "--threads must be a positive integer" in err[0]
+        assert len(err) == 1 and "--threads: must be >= 1, got 0" in err[0]
     finally:
         monkeypatch.delenv(threads.ENV_VAR, raising=False)
         torch.set_num_threads(before)
