@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -401,17 +402,16 @@ def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys
     assert f"{train_file} holds 5 trajectories {run} trained or validated on" in err
     assert "(5 of its 6, e.g. trajectory 0)" in err and "--split test" in err
 
-    assert main([*command, "--split", "test"]) == 0
-    assert capsys.readouterr().err == ""
+    assert main([*command, "--split", "test", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
     split = json.loads((run / "split.json").read_text())
-    # the evaluation just written, keyed by its split (other tests evaluate this run too)
-    saved = max((run / "evaluation").glob("*-test-*.json"), key=lambda p: p.stat().st_mtime_ns)
-    results = json.loads(saved.read_text())
+    results = json.loads(Path(out.splitlines()[-1].removeprefix("wrote ")).read_text())
     assert results["trajectories"] == split["test"] and results["split"] == "test"
     assert results["keys"] == split["keys"]["test"] == [[0, i] for i in split["test"]]
     assert results["instances"] == 1
 
-    assert main([*command, "--allow-training-data", "--limit", "1"]) == 0
+    assert main([*command, "--allow-training-data", "--limit", "1", "--quiet"]) == 0
     assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 trajectories")
     other = ["evaluate", "--run", str(run), "--data", str(test_file), "--split", "test"]
     assert main(other) == 2
@@ -444,7 +444,7 @@ def test_a_file_of_another_problem_is_one_line_and_exit_2(files, tmp_path, capsy
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1, (path, err)
     nu = cases[0][0]
-    command = ["evaluate", "--run", str(run), "--data", str(nu), "--physics-from-file", "--quiet"]
-    assert main(command) == 0
+    physics = ["--physics-from-file", "--quiet"]
+    assert main(["evaluate", "--run", str(run), "--data", str(nu), *physics]) == 0
     err = capsys.readouterr().err.strip()
     assert err == f"note: using {nu}'s equation, not the run's (viscosity 0.001 -> 0.0001)"

@@ -1,0 +1,192 @@
+"""The training commands: ``configs``, ``train`` and ``train-closure``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from ..arguments import integer
+from ..config import apply_config_overrides, load_config, shipped_configs
+from ..data import check_dataset, get_preset, rank_and_world
+from ..errors import SpectralRefinerError
+from ..metrics import WINDOW_METRICS
+from ..training import RunDir, train, train_closure
+from .options import (
+    add_data,
+    add_out,
+    add_overwrite,
+    add_quiet,
+    add_set,
+    add_show,
+    add_threads,
+    one_of,
+)
+from .output import LABELS, interrupted
+
+__all__ = ["add_training_commands"]
+
+
+def _cmd_configs(args: argparse.Namespace) -> int:
+    configs = shipped_configs()
+    name = one_of(args, "show", "name", "NAME")
+    if name:
+        if name not in configs:
+            raise SpectralRefinerError(
+                f"no shipped config {name!r}: choose one of {', '.join(sorted(configs))}"
+            )
+        print(configs[name].read_text(), end="")
+        return 0
+    width = max(len(name) for name in configs)
+    for name in sorted(configs):
+        first = configs[name].read_text().splitlines()[0].lstrip("# ")
+        print(f"{name:{width}s}  {first}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """The config of ``train``: a new run's from --config/--set/--data/--online, or the
+    resumed run's own."""
+    if args.resume:
+        given = [
+            flag
+            for flag, value in (
+                ("--config", args.config),
+                ("--set", args.set),
+                ("--online", args.online),
+                ("--out", args.out),
+            )
+            if value
+        ]
+        if given:
+            raise SpectralRefinerError(
+                f"--resume continues a run exactly as it was configured, so {given[0]} does not "
+                "apply: start a new run with --out to change its settings"
+            )
+        config = load_config(RunDir.existing(args.resume).config)
+        if args.data:  # the same data, moved: the trainer checks its fingerprint
+            config.data = dataclasses.replace(config.data, file=str(Path(args.data).resolve()))
+        return config, args.resume
+    if not args.config:
+        raise SpectralRefinerError(
+            "give --config CONFIG.yaml (or a shipped config: see `spectral-refiner configs`), "
+            "or --resume RUN_DIR"
+        )
+    if args.data and args.online:
+        raise SpectralRefinerError("give --data FILE.h5 or --online PRESET, not both")
+    config = apply_config_overrides(load_config(args.config), args.set or [])
+    if args.data:
+        config.data = dataclasses.replace(
+            config.data, file=str(Path(args.data).resolve()), online=None
+        )
+    elif args.online:
+        config.data = dataclasses.replace(config.data, file=None, online=args.online)
+    elif config.data.file:
+        config.data = dataclasses.replace(config.data, file=str(Path(config.data.file).resolve()))
+    out = args.out or str(Path("runs") / Path(args.config).stem)
+    return config, out
+
+
+def _print_summary(summary: dict, out: str) -> None:
+    print(f"{'':12s}" + "".join(f"{LABELS[k]:>12s}" for k in WINDOW_METRICS))
+    for split in ("val", "test"):
+        row = summary[split]
+        label = "validation" if split == "val" else "test"
+        print(
+            f"{label:12s}"
+            + "".join(f"{row[k]:12.4g}" for k in WINDOW_METRICS)
+            + f"   ({row['windows']} windows)"
+        )
+    print(
+        f"{summary['model']} ({summary['parameters']} parameters): best epoch "
+        f"{summary['best_epoch']} of {summary['epochs']}, {summary['train_samples_per_s']:.1f} "
+        f"training samples/s; run in {out}"
+    )
+
+
+def _check_training_input(config) -> None:
+    """The training data is usable and fine enough for the model's Fourier modes."""
+    d = config.data
+    n = d.resolution
+    if d.file is not None:
+        info = check_dataset(d.file)
+        n = n or info.resolution
+    elif d.online is not None:
+        n = n or get_preset(d.online).resolution
+    modes = config.model.get("modes")
+    if n and isinstance(modes, int) and 2 * modes + 1 > n:
+        raise SpectralRefinerError(
+            f"a {n}² grid carries Fourier modes up to {(n - 1) // 2}, but model.modes is "
+            f"{modes}: lower model.modes or raise data.resolution to {2 * modes + 2} or more"
+        )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config, out = _train_config(args)
+    _check_training_input(config)
+    try:
+        summary = train(
+            config,
+            out,
+            resume=bool(args.resume),
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        return interrupted(
+            f"the run is saved in {out}; continue it with `spectral-refiner train --resume {out}`"
+        )
+    if rank_and_world()[0] == 0:
+        _print_summary(summary, out)
+    return 0
+
+
+def _cmd_train_closure(args: argparse.Namespace) -> int:
+    result = train_closure(args.data, args.out, inputs=args.inputs, steps=args.steps)
+    print(
+        f"wrote {result['out']}: held-out correlation with the exact τ {result['correlation']:.3f}"
+    )
+    return 0
+
+
+def add_training_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``configs``, ``train`` and ``train-closure`` to the subcommands ``sub``."""
+    p = sub.add_parser("configs", help="list the shipped training configs, or print one")
+    add_show(p, "config's YAML")
+    p.set_defaults(func=_cmd_configs)
+
+    p = sub.add_parser(
+        "train",
+        help="train a neural operator (offline from a file or online from the solver)",
+        description="Train a neural operator into a run directory; interrupt with Ctrl-C and "
+        "continue with --resume. Under torchrun, trains data-parallel.",
+    )
+    p.add_argument("--config", help="YAML config, or a shipped config's name (see `configs`)")
+    add_set(p, "config", "optim.lr=3e-4 --set model.width=32")
+    source = p.add_mutually_exclusive_group()
+    add_data(source, "train on this dataset file")
+    source.add_argument(
+        "--online", metavar="PRESET", help="train on trajectories the solver makes as it goes"
+    )
+    add_out(p, "RUN_DIR", "run directory (default runs/CONFIG_NAME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    add_overwrite(p, "the contents of an existing --out")
+    add_threads(p)
+    add_quiet(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "train-closure",
+        help="train a learned a-priori subgrid closure on a DNS file that stores subgrid/tau",
+    )
+    add_data(p, "DNS file storing the exact subgrid term (a *-dns* preset)", required=True)
+    add_out(p, "CLOSURE.pt", "the closure file to write", required=True)
+    p.add_argument(
+        "--inputs",
+        choices=("vorticity", "vorticity-velocity"),
+        default="vorticity",
+        help="the closure model's input channels (default vorticity)",
+    )
+    p.add_argument("--steps", type=integer(1), default=2000, help="Adam steps (default 2000)")
+    add_threads(p)
+    p.set_defaults(func=_cmd_train_closure)
