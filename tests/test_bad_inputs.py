@@ -36,6 +36,8 @@ CASES = [
     ("configs --show nope", "no shipped config 'nope'"),
     ("info {root}/none.h5", "no such file"),
     ("info {text}", "cannot be opened as HDF5"),
+    ("info {data} --plot --out {missing}/x.png", "does not exist"),
+    ("info {data} --plot --out {data}", "this command's input"),
     ("info {folder}", "cannot be opened as HDF5"),
     # generate
     (f"{GEN} --seed -1", "--seed: must be >= 0, got -1"),
@@ -126,6 +128,7 @@ CASES = [
     # report, demo
     ("report {folder}", "holds no training run"),
     ("report {run}", "has no evaluation yet"),
+    ("report {run} --out {text}", "is a file"),
     ("demo --out {text}", "is a file"),
     ("demo --out {readonly}/demo", "is not writable"),
 ]

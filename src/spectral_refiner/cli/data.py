@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..arguments import integer
+from ..atomic import check_writable
 from ..data import (
     PRESETS,
     apply_overrides,
@@ -79,7 +80,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if file is None:
         raise SpectralRefinerError("give the file to describe: info FILE.h5 (or --data FILE.h5)")
     text = format_description(describe(file))  # raises before anything is printed
-    figure = plot_dataset(file, args.out or Path(file).with_suffix(".png")) if args.plot else None
+    figure = None
+    if args.plot:
+        png = check_writable(args.out or Path(file).with_suffix(".png"), reads=(file,))
+        figure = plot_dataset(file, png)
     print(text)
     if figure is not None:
         print(f"wrote {figure}")

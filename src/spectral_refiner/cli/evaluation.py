@@ -118,6 +118,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.out:
+        check_folder(args.out)
     print(f"wrote {write_report([*args.run_dir, *args.run], args.out)}")
     return 0
 
