@@ -73,6 +73,7 @@ CASES = [
     ("train --config {config} --data {inf} --out {root}/new-run", "non-finite vorticity"),
     ("train --config {config} --data {ints} --out {root}/new-run", "not floating point"),
     ("train --config {config} --data {empty} --out {root}/new-run", "holds no data"),
+    (f"{TRAIN} --set model.name=scot", "needs a grid divisible by 64"),
     ("train --config {config} --data {data} --out {readonly}/run", "is not writable"),
     ("train --config {config} --data {data} --out {text}", "is a file"),
     ("train --config {config} --data {data} --out {folder}", "--overwrite"),

@@ -91,6 +91,7 @@ def train(
     model.to(device=device, dtype=dtype)
     if model.data_normalization:  # scalar statistics of the training data
         model.set_normalization(*source.normalization())
+    _check_forward(model, problem.resolution, device, dtype)
     optim = build_optimisation(
         model.parameters(), config.optim, source.steps_per_epoch, device, verbose=rank == 0
     )
@@ -106,6 +107,16 @@ def train(
         model, source, objective, optim, run, config, problem, state=state, show=progress
     )
     return trainer.fit()
+
+
+def _check_forward(model: NeuralOperator, n: int, device: torch.device, dtype: torch.dtype) -> None:
+    """One forward pass on a zero window of the data's shape before anything is written, so
+    that a model that cannot take the data (a grid its patches do not divide, ...) stops the
+    run with its one-line error and no run directory; the random state is left as it was."""
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        model(torch.zeros(1, model.t_in, n, n, device=device, dtype=dtype))
+    torch.set_rng_state(state)
 
 
 def _restore(
