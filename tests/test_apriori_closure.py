@@ -20,18 +20,20 @@ from spectral_refiner.hybrid import load_closure
 from spectral_refiner.physics import ns_residual
 from spectral_refiner.physics.residual import _interval_weights
 from spectral_refiner.training import closure_correlation, train_closure
+from spectral_refiner.training.closure import dihedral
 
-# kolmogorov-dns256 made test-small: a 64² DNS stored at 16², frames 0.05 apart from t = 2.
+# kolmogorov-dns256 made test-small: a 64² DNS (ν = 5e-3, resolved at 64²) stored at 16²,
+# frames 0.02 apart from t = 5.
 REDUCED = [
+    "viscosity=5e-3",
     "sim_resolution=64",
     "resolution=16",
-    "warmup_time=2",
-    "frame_interval=0.05",
+    "warmup_time=5",
+    "frame_interval=0.02",
     "n_frames=8",
     "n_trajectories=6",
     "batch_size=6",
 ]
-STEPS = 150
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +41,24 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("closure")
     preset = apply_overrides(get_preset("kolmogorov-dns256"), REDUCED)
     data = generate(preset, root / "dns.h5", seed=2, progress=False)
-    result = train_closure(data, root / "closure.pt", steps=STEPS, width=16, n_layers=3)
+    result = train_closure(data, root / "closure.pt")
     return data, root / "closure.pt", result
 
 
 def test_held_out_correlation_with_the_exact_term(trained):
-    """A priori: the closure's τ against the stored exact τ of held-out trajectories."""
+    """A priori: the closure's τ against the stored exact τ of held-out trajectories (the
+    shell model on the resolved transfer terms; 0.68 on this tiny DNS, 0.79 on 256² → 64²
+    Kolmogorov flow; the spectral eddy viscosity alone, 0.49 there, and a broken
+    feature fall below the guard)."""
     data, path, result = trained
     closure = load_closure(path)
     held = result["held_out"]
     frames = torch.from_numpy(read_vorticity(data, np.array(held)))
     tau = torch.from_numpy(read_subgrid(data, np.array(held)))
     assert closure_correlation(closure, frames, tau) == result["correlation"]
-    assert result["train_correlation"] > 0.5, result
-    assert result["correlation"] > 0.05, result
+    assert result["train_correlation"] > 0.55, result
+    assert result["correlation"] > 0.6, result
+    assert result["relative_error"] < 0.8, result
     assert set(held).isdisjoint(result["train"])
 
 
@@ -113,8 +119,13 @@ def test_a_closure_for_other_data_is_refused(trained, change, message):
 def test_train_closure_command(trained, tmp_path, capsys):
     data, _, _ = trained
     out = tmp_path / "c.pt"
-    assert main(["train-closure", "--data", str(data), "--out", str(out), "--steps", "2"]) == 0
+    cnn = ["--model", "cnn", "--steps", "2", "--quiet"]
+    assert main(["train-closure", "--data", str(data), "--out", str(out), *cnn]) == 0
     assert out.exists() and "held-out correlation" in capsys.readouterr().out
+    assert load_closure(out).model.name == "cnn"
+    same = ["--held-out", str(data), "--quiet"]
+    assert main(["train-closure", "--data", str(data), "--out", str(tmp_path / "e.pt"), *same]) == 2
+    assert "shares 6 trajectories" in capsys.readouterr().err
     tiny = generate(
         apply_overrides(get_preset("tiny"), ["n_trajectories=2", "n_frames=2"]),
         tmp_path / "tiny.h5",
@@ -124,3 +135,25 @@ def test_train_closure_command(trained, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "stores no subgrid term" in err
     assert not (tmp_path / "d.pt").exists()
+    other = ["--held-out", str(tiny), "--quiet"]
+    assert (
+        main(["train-closure", "--data", str(data), "--out", str(tmp_path / "d.pt"), *other]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "stored at 32^2" in err
+    assert not (tmp_path / "d.pt").exists()
+
+
+def test_the_shell_closure_is_dihedral_equivariant(trained):
+    """Rotating ``ω̄`` rotates ``τ_G``; the reflected flow ``-ω̄ᵀ`` (vorticity is a
+    pseudo-scalar) has ``-τ_Gᵀ``; to float32 round-off."""
+    data, path, _ = trained
+    closure = load_closure(path)
+    w = torch.from_numpy(read_vorticity(data)[:2, 3])
+    tau = closure.tau(w)
+    assert tau.abs().max() > 0
+    for element in range(1, 8):
+        moved_w, expected = dihedral(w, tau, element)
+        torch.testing.assert_close(
+            closure.tau(moved_w), expected, rtol=0, atol=1e-5 * float(tau.abs().max())
+        )

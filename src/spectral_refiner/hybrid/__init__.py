@@ -3,22 +3,26 @@ the equation (:class:`LearnedClosure`) or as a correction of the state after eac
 (:class:`SolverInTheLoop`), rolled out and trained through the solver
 (:func:`rollout`, :func:`unrolled_loss`), and as a model the trainer optimises
 (:class:`HybridModel`, registered as ``hybrid``); and the learned a-priori subgrid closure
-(:class:`AprioriClosure`, closure spec ``{"name": "learned", "path": FILE}``, registered on
+(:class:`AprioriClosure`, a ``cnn`` or the per-shell :class:`ShellGains` on the resolved
+transfer terms, closure spec ``{"name": "learned", "path": FILE}``, registered on
 import). Imports physics and models."""
 
-from .apriori import AprioriClosure, closure_inputs, load_closure, save_closure
+from .apriori import CLOSURE_INPUTS, AprioriClosure, closure_inputs, load_closure, save_closure
 from .corrector import INPUTS, Corrector
 from .model import FORMS, HybridModel
+from .shells import ShellGains
 from .solvers import LearnedClosure, SolverInTheLoop
 from .unroll import rollout, unrolled_loss
 
 __all__ = [
+    "CLOSURE_INPUTS",
     "FORMS",
     "INPUTS",
     "AprioriClosure",
     "Corrector",
     "HybridModel",
     "LearnedClosure",
+    "ShellGains",
     "SolverInTheLoop",
     "closure_inputs",
     "load_closure",

@@ -6,10 +6,15 @@ Trained on the pairs ``(ω̄, τ)`` a DNS file stores (``subgrid/tau``,
 .. math::
 
     \tau \approx \tau_G(\bar\omega) = s_\tau\, P\, G\big(x / s_x\big),\qquad
-    x = (\bar\omega)\ \text{or}\ (\bar\omega, \bar u, \bar v),
+    x = (\bar\omega),\ (\bar\omega, \bar u, \bar v)\ \text{or}\
+    (\bar\omega, F A, T_1, T_2),
 
-with ``s_x`` (one per channel) and ``s_τ`` the training data's standard deviations and ``P``
-the stored band ``|m_x|, |m_y| < n/2`` without the mean (``τ`` is a divergence: zero mean).
+(the last, ``transfer``, the resolved transfer terms of
+:func:`~spectral_refiner.physics.resolved_transfer_hat`), with ``s_x`` (one per channel)
+and ``s_τ`` the training data's standard deviations and ``P`` the stored band
+``|m_x|, |m_y| < n/2`` without the mean (``τ`` is a divergence: zero mean).
+``G`` is a ``cnn`` of :mod:`spectral_refiner.models` or the per-shell linear map
+:class:`~spectral_refiner.hybrid.shells.ShellGains` (fitted in closed form).
 The filtered equation reads ``∂tω̄ = N(ω̄) + Lω̄ - τ``, so the closure's term (the
 :class:`~spectral_refiner.physics.Closure` protocol, added to the explicit terms) is
 ``Ĉ = -τ̂_G``. Evaluated on an ``m``-point grid (the solver's own ``m = n``, the residual's
@@ -35,14 +40,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..atomic import atomic_write
 from ..errors import SpectralRefinerError
-from ..models import NeuralOperator, model_from_payload, model_payload
-from ..physics import SpectralGrid, register_closure
+from ..models import model_from_payload, model_payload
+from ..physics import SpectralGrid, register_closure, resolved_transfer_hat
 from .corrector import INPUTS
+from .shells import ShellGains
 
-__all__ = ["AprioriClosure", "closure_inputs", "load_closure", "save_closure"]
+__all__ = ["CLOSURE_INPUTS", "AprioriClosure", "closure_inputs", "load_closure", "save_closure"]
+
+#: Input channels of a closure's model, by name (module docstring).
+CLOSURE_INPUTS = {**INPUTS, "transfer": 4}
 
 FORMAT = "spectral-refiner-closure/1"
 
@@ -53,14 +63,14 @@ class AprioriClosure:
 
     Parameters
     ----------
-    model : NeuralOperator
-        ``t_in = INPUTS[inputs]``, ``t_out = 1``; runs in its own dtype.
+    model : NeuralOperator or ShellGains
+        ``t_in = CLOSURE_INPUTS[inputs]``, ``t_out = 1``; runs in its own dtype.
     grid : SpectralGrid
         The grid :meth:`term_hat` is evaluated on (``n`` points or more).
     resolution : int
         The stored resolution ``n`` the model was trained at.
     inputs : str
-        ``"vorticity"`` or ``"vorticity-velocity"``.
+        ``"vorticity"``, ``"vorticity-velocity"`` or ``"transfer"``.
     input_scale : list of float
         ``s_x``, one per input channel.
     output_scale : float
@@ -69,7 +79,7 @@ class AprioriClosure:
         What the closure file records besides (equation, DNS resolution, training figures).
     """
 
-    model: NeuralOperator
+    model: nn.Module
     grid: SpectralGrid
     resolution: int
     inputs: str
@@ -78,9 +88,9 @@ class AprioriClosure:
     record: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.inputs not in INPUTS:
+        if self.inputs not in CLOSURE_INPUTS:
             raise SpectralRefinerError(
-                f"unknown closure inputs {self.inputs!r}: choose one of {', '.join(INPUTS)}"
+                f"unknown closure inputs {self.inputs!r}: choose one of {', '.join(CLOSURE_INPUTS)}"
             )
         if self.grid.n < self.resolution:
             raise SpectralRefinerError(
@@ -129,7 +139,11 @@ class AprioriClosure:
         """What :func:`save_closure` writes."""
         return {
             "format": FORMAT,
-            "model": model_payload(self.model),
+            "model": (
+                self.model.payload()
+                if isinstance(self.model, ShellGains)
+                else model_payload(self.model)
+            ),
             "resolution": self.resolution,
             "box_length": self.grid.length,
             "inputs": self.inputs,
@@ -140,11 +154,13 @@ class AprioriClosure:
 
 
 def closure_inputs(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
-    """The model's unscaled input fields ``(B, C, n, n)``: ``ω`` or ``(ω, u, v)`` of
-    coefficients ``(B, n, n // 2 + 1)`` on ``grid``."""
+    """The model's unscaled input fields ``(B, C, n, n)``: ``ω``, ``(ω, u, v)`` or
+    ``(ω, F A, T_1, T_2)`` of coefficients ``(B, n, n // 2 + 1)`` on ``grid``."""
     w = grid.irfft(w_hat)
     if inputs == "vorticity":
         return w.unsqueeze(1)
+    if inputs == "transfer":
+        return torch.cat((w.unsqueeze(1), grid.irfft(resolved_transfer_hat(w_hat, grid))), dim=1)
     return torch.stack((w, *grid.velocity(w_hat)), dim=1)
 
 
@@ -181,7 +197,9 @@ def load_closure(path: str | os.PathLike, grid: SpectralGrid | None = None) -> A
             f"closure {path} was trained for box {length:g}, the data have box {grid.length:g}: "
             "train a closure on data of this problem"
         )
-    model = model_from_payload(payload["model"]).to(grid.device).eval()
+    saved = payload["model"]
+    build = ShellGains.from_payload if saved["name"] == ShellGains.name else model_from_payload
+    model = build(saved).to(grid.device).eval()
     keys = ("format", "model", "resolution", "box_length", "inputs", "input_scale", "output_scale")
     record = {k: v for k, v in payload.items() if k not in keys}
     return AprioriClosure(

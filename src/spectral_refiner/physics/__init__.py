@@ -42,7 +42,7 @@ from .residual import (
     residual_norm,
 )
 from .simulate import simulate
-from .subgrid import subgrid_term, subgrid_term_hat
+from .subgrid import gradient_model_hat, resolved_transfer_hat, subgrid_term, subgrid_term_hat
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "fno_forcing",
     "fno_gaussian_random_field",
     "get_scheme",
+    "gradient_model_hat",
     "imex_step",
     "kinetic_energy",
     "kolmogorov_forcing",
@@ -82,6 +83,7 @@ __all__ = [
     "relative_sobolev_error",
     "resample",
     "residual_norm",
+    "resolved_transfer_hat",
     "simulate",
     "sobolev_norm",
     "sobolev_norm_hat",

@@ -11,7 +11,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from .closure import closure_correlation, train_closure
+from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
 from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective, physics_loss
 from .optim import Optimisation, build_optimisation
@@ -22,6 +22,7 @@ from .sources import DataSource, FileWindows, OnlineWindows, build_source
 from .trainer import Progress, Trainer
 
 __all__ = [
+    "CLOSURE_MODELS",
     "HYBRID",
     "DataConfig",
     "DataSource",
@@ -42,6 +43,7 @@ __all__ = [
     "build_source",
     "capture_rng",
     "closure_correlation",
+    "closure_figures",
     "hybrid_kwargs",
     "ignore_interrupts",
     "load_checkpoint",

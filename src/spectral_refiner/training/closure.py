@@ -1,61 +1,119 @@
 r"""Training a learned a-priori subgrid closure from a DNS file's stored pairs ``(ω̄, τ)``.
 
-The model (the periodic ``cnn`` of :mod:`spectral_refiner.models`) is fitted by Adam to the
-mean squared error of the normalised term, ``‖τ_G(ω̄) - τ‖² / s_τ²`` (see
-:class:`~spectral_refiner.hybrid.AprioriClosure`), on random minibatches of frames of the
-training trajectories; held-out trajectories (split by trajectory, so no held-out frame is a
-neighbour of a training frame) give the a-priori figure, the pooled Pearson correlation
+Two models (:class:`~spectral_refiner.hybrid.AprioriClosure`):
+
+* ``shell`` (default): the per-shell linear map
+  :class:`~spectral_refiner.hybrid.ShellGains` on the resolved transfer inputs
+  ``(ω̄, F A, T_1, T_2)`` (:func:`~spectral_refiner.physics.resolved_transfer_hat`), fitted
+  in closed form by least squares on every frame of the training trajectories: seconds,
+  no steps, exactly translation- and dihedral-equivariant.
+* ``cnn``: the periodic ``cnn`` of :mod:`spectral_refiner.models`, fitted by Adam to the
+  mean squared error of the normalised term ``‖τ_G(ω̄) - τ‖² / s_τ²`` on random minibatches,
+  each frame under a random element ``g`` of the dihedral group of the grid (rotations by
+  90°, the transpose): ``ω̄ ↦ det(g) ω̄∘g``, ``τ ↦ det(g) τ∘g`` (vorticity and ``τ`` are
+  pseudo-scalars: a reflected flow has the reflected fields with the opposite sign),
+  early-stopped on the held-out correlation.
+
+Held-out frames are whole trajectories (of the training file, or of another file of the same
+problem), so no held-out frame is a neighbour of a training frame. The a-priori figures:
 
 .. math::
 
     \rho = \frac{\langle \tau_G, \tau\rangle}{\|\tau_G\|\,\|\tau\|}
-    \quad\text{(both centred over all held-out points)}.
+    \quad\text{(both centred over all held-out points)},\qquad
+    e = \frac{\|\tau_G - \tau\|}{\|\tau\|}.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from typing import Any
 
+import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..atomic import check_writable
-from ..data import read_info, read_subgrid, read_vorticity, split_trajectories
+from ..data import DatasetInfo, read_info, read_subgrid, read_vorticity, split_trajectories
 from ..errors import SpectralRefinerError
-from ..hybrid import INPUTS, AprioriClosure, closure_inputs, save_closure
+from ..hybrid import CLOSURE_INPUTS, AprioriClosure, ShellGains, closure_inputs, save_closure
 from ..models import build_model
 from ..physics import SpectralGrid
 from ..problem import EQUATION_FIELDS
 
-__all__ = ["closure_correlation", "train_closure"]
+__all__ = ["CLOSURE_MODELS", "closure_correlation", "closure_figures", "dihedral", "train_closure"]
+
+#: The closure models :func:`train_closure` fits (module docstring).
+CLOSURE_MODELS = ("shell", "cnn")
+
+
+def _predict(closure: AprioriClosure, frames: torch.Tensor, batch: int) -> torch.Tensor:
+    flat = frames.flatten(0, -3)
+    with torch.no_grad():
+        return torch.cat([closure.tau(flat[i : i + batch]) for i in range(0, len(flat), batch)])
+
+
+def closure_figures(
+    closure: AprioriClosure, frames: torch.Tensor, tau: torch.Tensor, batch: int = 64
+) -> dict[str, float]:
+    """``correlation`` ``ρ`` and ``relative_error`` ``e`` (module docstring) of
+    ``τ_G(frames)`` against ``tau``, pooled over all frames."""
+    p, t = _predict(closure, frames, batch).double().flatten(), tau.double().flatten()
+    error = float((p - t).norm() / t.norm())
+    p, t = p - p.mean(), t - t.mean()
+    return {"correlation": float((p @ t) / (p.norm() * t.norm())), "relative_error": error}
 
 
 def closure_correlation(
     closure: AprioriClosure, frames: torch.Tensor, tau: torch.Tensor, batch: int = 64
 ) -> float:
     """Pooled Pearson correlation of ``τ_G(frames)`` with ``tau`` (module docstring)."""
-    with torch.no_grad():
-        flat_w, flat_t = frames.flatten(0, -3), tau.flatten(0, -3).double()
-        pred = torch.cat([closure.tau(flat_w[i : i + batch]) for i in range(0, len(flat_w), batch)])
-        p, t = pred.double().flatten(), flat_t.flatten()
-        p, t = p - p.mean(), t - t.mean()
-        return float((p @ t) / (p.norm() * t.norm()))
+    return closure_figures(closure, frames, tau, batch)["correlation"]
+
+
+def _held_out_file(info: DatasetInfo, path: str | os.PathLike) -> DatasetInfo:
+    """The held-out file's info, if it holds other trajectories of the same problem."""
+    other = read_info(path)
+    if other.resolution != info.resolution or other.problem is None:
+        raise SpectralRefinerError(
+            f"held-out file {path} is stored at {other.resolution}^2, the training file at "
+            f"{info.resolution}^2: hold out trajectories of the same DNS preset"
+        )
+    for key in (*EQUATION_FIELDS, "box_length"):
+        if getattr(other.problem, key) != getattr(info.problem, key):
+            raise SpectralRefinerError(
+                f"held-out file {path} has {key} {getattr(other.problem, key)}, the training "
+                f"file {getattr(info.problem, key)}: hold out trajectories of the same problem"
+            )
+    if info.keys is not None and other.keys is not None and info.family == other.family:
+        shared = {tuple(k) for k in info.keys.tolist()} & {tuple(k) for k in other.keys.tolist()}
+        if shared:
+            raise SpectralRefinerError(
+                f"held-out file {path} shares {len(shared)} trajectories with the training "
+                "file: generate it with another --seed"
+            )
+    return other
 
 
 def train_closure(
     data: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    inputs: str = "vorticity",
+    held_out: str | os.PathLike | None = None,
+    model: str = "shell",
+    inputs: str | None = None,
     width: int = 32,
     n_layers: int = 5,
     kernel_size: int = 5,
     steps: int = 2000,
     batch_size: int = 16,
     lr: float = 2e-3,
+    eval_every: int = 200,
     val_split: float = 0.25,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Train a closure on the DNS file ``data`` and save it to ``out``.
 
@@ -65,91 +123,172 @@ def train_closure(
         A DNS file with the stored subgrid term (a ``*-dns*`` preset; ``store_subgrid``).
     out : path
         The closure file to write (:func:`~spectral_refiner.hybrid.save_closure`).
-    inputs : str
-        ``"vorticity"`` or ``"vorticity-velocity"``.
+    held_out : path, optional
+        Validate on every trajectory of this file (same problem, other keys) and train on
+        every trajectory of ``data``; default: hold out ``val_split`` of ``data``'s.
+    model : str
+        ``"shell"`` or ``"cnn"`` (module docstring).
+    inputs : str, optional
+        ``"vorticity"``, ``"vorticity-velocity"`` or ``"transfer"``; default ``"transfer"``
+        for ``shell``, ``"vorticity"`` for ``cnn``.
     width, n_layers, kernel_size : int
         The ``cnn``'s hidden channels, convolutions and kernel side.
     steps, batch_size, lr : int, int, float
-        Adam steps, frames per step, learning rate (cosine-decayed to 0).
+        ``cnn``: Adam steps, frames per step, learning rate (cosine-decayed to 0).
+    eval_every : int
+        ``cnn``: steps between held-out evaluations; the best is kept.
     val_split : float
-        Held-out trajectories (a fraction, or a count if >= 1).
+        Held-out trajectories of ``data`` without ``held_out`` (a fraction, or a count if >= 1).
     seed : int
-        Split, initialisation and minibatch seed (the global RNG is left untouched).
+        Split, initialisation, minibatch and augmentation seed (the global RNG is untouched).
+    progress : bool
+        Show a progress bar on stderr.
 
     Returns
     -------
     dict
-        ``correlation`` (held-out, pooled), ``train_correlation``, the ``train`` and
-        ``held_out`` trajectory indices and ``out``.
+        ``correlation`` and ``relative_error`` (held-out, pooled), ``train_correlation``,
+        the ``train`` and ``held_out`` trajectory indices, ``held_out_data`` and ``out``.
     """
-    if inputs not in INPUTS:
+    if model not in CLOSURE_MODELS:
         raise SpectralRefinerError(
-            f"unknown closure inputs {inputs!r}: choose one of {', '.join(INPUTS)}"
+            f"unknown closure model {model!r}: choose one of {', '.join(CLOSURE_MODELS)}"
         )
-    check_writable(out)
+    inputs = inputs or ("transfer" if model == "shell" else "vorticity")
+    if inputs not in CLOSURE_INPUTS:
+        raise SpectralRefinerError(
+            f"unknown closure inputs {inputs!r}: choose one of {', '.join(CLOSURE_INPUTS)}"
+        )
+    check_writable(out, (data,) if held_out is None else (data, held_out))
     info = read_info(data)
     if info.problem is None:
         raise SpectralRefinerError(f"{data} records no equation: regenerate it")
     tau = torch.from_numpy(read_subgrid(data))
     frames = torch.from_numpy(read_vorticity(data))
-    split = split_trajectories(info.n_trajectories, val_split, 0, seed)
-    train, held = split["train"], split["val"]
+    if held_out is None:
+        split = split_trajectories(info.n_trajectories, val_split, 0, seed)
+        train, held = split["train"], split["val"]
+        val_frames, val_tau = frames[held], tau[held]
+    else:
+        other = _held_out_file(info, held_out)
+        train, held = list(range(info.n_trajectories)), list(range(other.n_trajectories))
+        val_tau = torch.from_numpy(read_subgrid(held_out))
+        val_frames = torch.from_numpy(read_vorticity(held_out))
     grid = SpectralGrid(info.resolution, info.problem.box_length)
-    channels = closure_inputs(grid, grid.rfft(frames[train].flatten(0, 1)), inputs)
-    input_scale = channels.square().mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-30).tolist()
-    output_scale = float(tau[train].square().mean().sqrt().clamp_min(1e-30))
+    train_frames, train_tau = frames[train].flatten(0, 1), tau[train].flatten(0, 1)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = build_model(
-            "cnn",
-            t_in=INPUTS[inputs],
-            t_out=1,
-            width=width,
-            n_layers=n_layers,
-            kernel_size=kernel_size,
+        bar = tqdm(
+            desc=f"train-closure {model}",
+            total=len(train_frames) if model == "shell" else steps,
+            unit="frame" if model == "shell" else "step",
+            disable=not progress,
         )
+        channels = _channels(grid, train_frames, inputs, bar if model == "shell" else None)
+        input_scale = channels.square().mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-30).tolist()
+        output_scale = float(train_tau.square().mean().sqrt().clamp_min(1e-30))
+        if model == "shell":
+            net = ShellGains(CLOSURE_INPUTS[inputs], info.resolution)
+            scale = torch.tensor(input_scale).reshape(1, -1, 1, 1)
+            net.fit(channels / scale, train_tau / output_scale)
+        else:
+            net = build_model(
+                "cnn",
+                t_in=CLOSURE_INPUTS[inputs],
+                t_out=1,
+                width=width,
+                n_layers=n_layers,
+                kernel_size=kernel_size,
+            )
         record = {
             "dns_resolution": int(info.preset_fields.get("sim_resolution", 0)) or None,
             "equation": {k: getattr(info.problem, k) for k in EQUATION_FIELDS},
             "problem": info.problem.to_dict(),
-            "trained_on": {"data": str(data), "train": train, "held_out": held},
+            "trained_on": {
+                "data": str(data),
+                "train": train,
+                "held_out": held,
+                "held_out_data": str(held_out or data),
+            },
         }
         closure = AprioriClosure(
-            model, grid, info.resolution, inputs, input_scale, output_scale, record
+            net, grid, info.resolution, inputs, input_scale, output_scale, record
         )
-        _fit(closure, frames[train].flatten(0, 1), tau[train].flatten(0, 1), steps, batch_size, lr)
-    model.eval()
+        if model == "cnn":
+            fit = (steps, batch_size, lr, eval_every)
+            _fit(closure, (train_frames, train_tau), (val_frames, val_tau), fit, bar)
+        bar.close()
+    net.eval()
+    figures = closure_figures(closure, val_frames, val_tau)
     result = {
-        "correlation": closure_correlation(closure, frames[held], tau[held]),
-        "train_correlation": closure_correlation(closure, frames[train], tau[train]),
+        **figures,
+        "train_correlation": closure_correlation(closure, train_frames, train_tau),
         "train": train,
         "held_out": held,
+        "held_out_data": str(held_out or data),
     }
-    closure.record["figures"] = {k: result[k] for k in ("correlation", "train_correlation")}
+    closure.record["figures"] = {
+        k: result[k] for k in ("correlation", "relative_error", "train_correlation")
+    }
     result["out"] = str(save_closure(closure, out))
     return result
 
 
+def _channels(
+    grid: SpectralGrid, frames: torch.Tensor, inputs: str, bar: tqdm | None, chunk: int = 32
+) -> torch.Tensor:
+    """The model's unscaled input fields of ``frames`` ``(N, n, n)``, in chunks."""
+    parts = []
+    for i in range(0, len(frames), chunk):
+        parts.append(closure_inputs(grid, grid.rfft(frames[i : i + chunk]), inputs))
+        if bar is not None:
+            bar.update(len(parts[-1]))
+    return torch.cat(parts)
+
+
+def dihedral(w: torch.Tensor, tau: torch.Tensor, element: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Element ``0..7`` of the grid's dihedral group applied to a pair ``(ω̄, τ)``: a
+    rotation by ``element % 4`` quarter turns, then, if ``element >= 4``, a transpose, which
+    flips the sign of both (module docstring)."""
+    w, tau = torch.rot90(w, element % 4, (-2, -1)), torch.rot90(tau, element % 4, (-2, -1))
+    if element >= 4:
+        return -w.transpose(-2, -1), -tau.transpose(-2, -1)
+    return w, tau
+
+
 def _fit(
     closure: AprioriClosure,
-    frames: torch.Tensor,
-    tau: torch.Tensor,
-    steps: int,
-    batch_size: int,
-    lr: float,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    fit: tuple[int, int, float, int],
+    bar: tqdm,
 ) -> None:
-    """Adam on the normalised mean squared error, minibatches drawn with the torch RNG."""
+    """Adam on the normalised mean squared error, minibatches and group elements drawn with
+    the torch RNG; the state with the best held-out correlation is kept."""
+    (frames, tau), (steps, batch_size, lr, eval_every) = train, fit
     model = closure.model.train()
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda k: 0.5 * (1 + math.cos(math.pi * k / max(steps, 1)))
     )
     grid = closure.stored_grid
-    for _ in range(steps):
+    best, best_state = -math.inf, None
+    for step in range(steps):
         pick = torch.randint(len(frames), (min(batch_size, len(frames)),))
-        pred = grid.irfft(closure.tau_hat(grid.rfft(frames[pick])))
-        loss = (pred - tau[pick]).square().mean() / closure.output_scale**2
+        w, t = dihedral(frames[pick], tau[pick], int(torch.randint(8, ())))
+        pred = grid.irfft(closure.tau_hat(grid.rfft(w)))
+        loss = (pred - t).square().mean() / closure.output_scale**2
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         schedule.step()
+        bar.update()
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            model.eval()
+            score = closure_correlation(closure, *val)
+            model.train()
+            bar.set_postfix(held_out=f"{score:.3f}", loss=f"{loss.item():.3f}")
+            if np.isfinite(score) and score > best:
+                best, best_state = score, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
