@@ -9,7 +9,8 @@ For input fields ``x_c`` on an ``n`` grid,
 
 one real gain per channel and shell of the square band, so the map commutes with
 translations and with the rotations and reflections of the grid. Its gains are fitted in
-closed form (:meth:`ShellGains.fit`, least squares shell by shell); with the resolved-transfer
+closed form (:meth:`ShellGains.fit`, least squares shell by shell, from normal equations
+that add up over chunks of data); with the resolved-transfer
 inputs of :func:`~spectral_refiner.physics.resolved_transfer_hat` it is the a-priori closure
 ``transfer`` of :mod:`spectral_refiner.hybrid.apriori`.
 """
@@ -58,18 +59,37 @@ class ShellGains(nn.Module):
         return torch.fft.irfft2(out, s=x.shape[-2:], norm="forward")
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor, target: torch.Tensor) -> None:
-        """Least-squares gains, shell by shell, from inputs ``(N, t_in, n, n)`` and targets
-        ``(N, n, n)`` (float64 normal equations; both real and imaginary parts)."""
+    def normal_equations(
+        self, x: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shell by shell, ``Σ x̂ x̂ᵀ`` ``(n/2, t_in, t_in)`` and ``Σ x̂ ŷ`` ``(n/2, t_in)``
+        (float64, real and imaginary parts) of inputs ``(N, t_in, n, n)`` and targets
+        ``(N, n, n)``: sums over frames, so chunks of data add up (:meth:`solve`)."""
         x_hat = torch.fft.rfft2(x.double(), norm="forward")
         y_hat = torch.fft.rfft2(target.double(), norm="forward")
-        gains = torch.zeros(self.t_in, self.resolution // 2, dtype=torch.float64)
+        gram = torch.zeros(self.resolution // 2, self.t_in, self.t_in, dtype=torch.float64)
+        rhs = torch.zeros(self.resolution // 2, self.t_in, dtype=torch.float64)
         for s in range(self.resolution // 2):
             pick = self.shell == s
             a = torch.view_as_real(x_hat[..., pick]).movedim(1, -1).reshape(-1, self.t_in)
-            b = torch.view_as_real(y_hat[..., pick]).reshape(-1, 1)
-            gains[:, s] = torch.linalg.lstsq(a, b, driver="gelsd").solution[:, 0]
-        self.gains.copy_(gains.to(self.gains.dtype))
+            gram[s] = a.T @ a
+            rhs[s] = a.T @ torch.view_as_real(y_hat[..., pick]).reshape(-1)
+        return gram, rhs
+
+    @torch.no_grad()
+    def solve(self, gram: torch.Tensor, rhs: torch.Tensor) -> None:
+        """Set the least-squares gains from summed :meth:`normal_equations` (each shell's
+        system scaled to a unit diagonal first; a channel that is zero on a shell gets 0)."""
+        scale = gram.diagonal(dim1=-2, dim2=-1).sqrt()
+        inv = torch.where(scale > 0, 1 / scale.clamp_min(1e-300), 0.0)
+        scaled = gram * inv.unsqueeze(-1) * inv.unsqueeze(-2)
+        eye = torch.eye(self.t_in, dtype=gram.dtype) * (scale == 0).unsqueeze(-1)
+        gains = torch.linalg.solve(scaled + eye, (rhs * inv).unsqueeze(-1))[..., 0] * inv
+        self.gains.copy_(gains.T.to(self.gains.dtype))
+
+    def fit(self, x: torch.Tensor, target: torch.Tensor) -> None:
+        """Least-squares gains from inputs ``(N, t_in, n, n)`` and targets ``(N, n, n)``."""
+        self.solve(*self.normal_equations(x, target))
 
     def payload(self) -> dict[str, Any]:
         """Name, constructor arguments and weights (as ``models.model_payload``)."""
