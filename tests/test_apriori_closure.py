@@ -157,6 +157,4 @@ def test_the_shell_closure_is_dihedral_equivariant(trained):
         moved_w, expected = dihedral(w, tau, element)
         with torch.no_grad():
             moved_tau = closure.tau(moved_w)
-        torch.testing.assert_close(
-            moved_tau, expected, rtol=0, atol=1e-5 * float(tau.abs().max())
-        )
+        torch.testing.assert_close(moved_tau, expected, rtol=0, atol=1e-5 * float(tau.abs().max()))
