@@ -4,8 +4,10 @@ verdict reads dominance right, and the command runs end to end."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import types
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from spectral_refiner.evaluation import (
     tune_closure,
 )
 from spectral_refiner.evaluation.closure_tuning import FixedStep
+from spectral_refiner.evaluation.hybrid_report import hybrid_sections
 from spectral_refiner.hybrid import rollout
 from spectral_refiner.physics import (
     NavierStokes2D,
@@ -28,7 +31,7 @@ from spectral_refiner.physics import (
     make_closure,
     mcwilliams,
 )
-from spectral_refiner.training import load_checkpoint, save_checkpoint
+from spectral_refiner.training import RunDir, load_checkpoint, save_checkpoint
 from test_hybrid_training import CONFIG
 
 F64 = torch.float64
@@ -116,19 +119,21 @@ def hybrid_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_zero_correction_ties_the_plain_solver_and_the_4n_solver_beats_n(hybrid_run, capsys):
+def test_zero_correction_ties_the_plain_solver_and_the_4n_solver_beats_n(
+    hybrid_run, capsys, tmp_path
+):
     """Through the CLI: a hybrid whose gain is 0 has exactly the plain 16² solver's errors;
     the 64² solver from the same truncated frame is closer to the DNS than the 16² one; the
-    tuned coefficients, the verdict and the results file are there; a training file as test
-    data is refused with one line and no file written."""
+    tuned coefficients, the verdict and the results file are there, and the report shows them;
+    a training file as test data is refused with one line and no file written."""
     train, test, run = hybrid_run
     for path in (run / "checkpoints").glob("*.pt"):  # the untrained hybrid: gain 0
         payload = load_checkpoint(path)
         payload["model"]["state_dict"]["gain"].zero_()
         save_checkpoint(path, payload)
     args = ["compare-hybrid", "--run", str(run), "--data", str(test), "--tune-data", str(train)]
-    args += ["--frames", "4", "--tune-frames", "2", "--repeats", "1", "--quiet"]
-    args += ["--closures", "smagorinsky", "--multiples", "1", "4"]
+    args += ["--frames", "3", "--tune-frames", "2", "--timing-frames", "1", "--repeats", "1"]
+    args += ["--closures", "smagorinsky", "--multiples", "1", "4", "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
     files = list((run / "evaluation").glob("hybrid-compare-*.json"))
@@ -146,6 +151,15 @@ def test_zero_correction_ties_the_plain_solver_and_the_4n_solver_beats_n(hybrid_
     assert tuned["error"] <= tuned["error_without"] and tuned["coefficient"] >= 0
     assert f"smagorinsky C={tuned['coefficient']:.3g} 16²" in points
     assert len(results["verdict"]) == 3 and "the solver 64²" in results["verdict"][1]
+
+    # The report's section: the verdict and a figure drawing exactly the measured numbers.
+    parts = hybrid_sections([types.SimpleNamespace(run=RunDir.existing(run))], tmp_path)
+    page = "\n".join(parts)
+    assert all(html.escape(line) in page for line in results["verdict"])
+    drawn = json.loads((tmp_path / "hybrid-pareto.json").read_text())
+    panels = list(drawn.values())
+    assert panels[1]["hybrid run 16²"] == [hybrid["rel_l2"]]
+    assert panels[0]["solver 64² (2/3 rule)"] == [fine["t_0.95"] or results["horizon"]]
 
     refused = main([*args[:3], "--data", str(train), *args[5:]])
     assert refused == 2
