@@ -28,7 +28,7 @@ import yaml
 
 import benchmarks  # noqa: F401  (passive OpenMP waiting)
 from benchmarks.machine import machine_state
-from spectral_refiner.evaluation import compare_hybrid
+from spectral_refiner.evaluation import compare_hybrid, format_hybrid_comparison
 from spectral_refiner.training import RunDir
 
 
@@ -74,22 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         progress=True,
     )
     n = r["resolution"]
-    print(
-        f"{r['instances']} test trajectories, {n}², horizon {r['horizon']:g} ({r['frames']} "
-        f"frames), {r['rounds']} timing rounds, {machine_state()} after"
-    )
-    for name, t in r["tuning"].items():
-        if isinstance(t, dict):
-            print(
-                f"tuned {name}: C = {t['coefficient']:.4g} "
-                f"(J {t['error']:.4g}, at C = 0 {t['error_without']:.4g})"
-            )
-    print(f"{'method':44s}{'s/unit t':>10s}{'t(0.95)':>9s}{'t(0.8)':>9s}{'rel L2':>8s}  bands")
-    for q in r["points"]:
-        t95 = "beyond" if q["t_0.95"] is None else f"{q['t_0.95']:.3g}"
-        t80 = "beyond" if q["t_0.8"] is None else f"{q['t_0.8']:.3g}"
-        row = f"{q['method']:44s}{q['seconds']:10.4g}{t95:>9s}{t80:>9s}{q['rel_l2']:8.3g}"
-        print(f"{row}  {_bands(q['band_errors'])}")
+    print(format_hybrid_comparison(r) + f"\n{machine_state()} after the run")
     print("baselines: " + "; ".join(f"{k} = {v}" for k, v in r["baselines"].items()))
     for run, (name, row) in zip(args.run, r["targets"].items(), strict=True):
         unroll = _trained_unroll(run)

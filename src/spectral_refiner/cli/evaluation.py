@@ -15,6 +15,7 @@ from ..evaluation import (
     compare_hybrid,
     compare_solver,
     evaluate_run,
+    format_hybrid_comparison,
     format_runs,
     list_runs,
     write_report,
@@ -127,34 +128,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _never(value) -> str:
-    return "beyond" if value is None else f"{value:.3g}"
-
-
 def _print_hybrid_comparison(results: dict) -> None:
-    print(
-        f"{results['instances']} trajectories from one {results['resolution']}^2 frame, horizon "
-        f"{results['horizon']:g} ({results['frames']} frames), {results['device']}, "
-        f"{results['threads']} threads, timing {results['rounds']} interleaved rounds"
-    )
-    for name, t in results["tuning"].items():
-        if isinstance(t, dict):
-            print(
-                f"tuned {name}: C = {t['coefficient']:.4g} (mean rel L2 over "
-                f"{results['tuning']['frames']} frames {t['error']:.4g}, "
-                f"without {t['error_without']:.4g})"
-            )
-    print(
-        f"{'method':44s}{'s / unit time':>14s}{'corr<0.95 t':>12s}{'corr<0.8 t':>11s}"
-        f"{'rel L2':>9s}  spectrum error per octave band"
-    )
-    for p in results["points"]:
-        bands = " ".join(f"{b:.2g}" for b in p["band_errors"])
-        blew = f"  blew up at t = {p['blew_up_at']:g}" if p["blew_up_at"] is not None else ""
-        print(
-            f"{p['method']:44s}{p['seconds']:14.4g}{_never(p['t_0.95']):>12s}"
-            f"{_never(p['t_0.8']):>11s}{p['rel_l2']:9.3g}  {bands}{blew}"
-        )
+    print(format_hybrid_comparison(results))
     for line in results["verdict"]:
         print(f"- {line}")
     print(_wrote({"run": results["runs"][0], "key": results["key"]}))

@@ -7,7 +7,13 @@ from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
 from .evaluate import evaluate_run, rollout
 from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
-from .hybrid_verdict import baselines, dominates, hybrid_verdict, target_ratios
+from .hybrid_verdict import (
+    baselines,
+    dominates,
+    format_hybrid_comparison,
+    hybrid_verdict,
+    target_ratios,
+)
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
@@ -39,6 +45,7 @@ __all__ = [
     "evaluate_run",
     "evaluation_key",
     "flow_statistics",
+    "format_hybrid_comparison",
     "format_runs",
     "frame_metrics",
     "high_correlation_time",

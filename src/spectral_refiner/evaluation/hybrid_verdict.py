@@ -1,4 +1,5 @@
-"""Who wins the hybrid comparison: dominance on (cost, correlation time, error) and a verdict.
+"""Who wins the hybrid comparison: dominance on (cost, correlation time, error), a verdict, the
+target ratios of issue 13 and a text table of the results.
 
 A point of :func:`~.hybrid_compare.compare_hybrid` holds ``seconds`` (wall time per
 trajectory per unit of simulated time, the median of interleaved rounds) with its ``timings``,
@@ -20,7 +21,13 @@ from typing import Any
 
 from .compare import faster, tied
 
-__all__ = ["baselines", "dominates", "hybrid_verdict", "target_ratios"]
+__all__ = [
+    "baselines",
+    "dominates",
+    "format_hybrid_comparison",
+    "hybrid_verdict",
+    "target_ratios",
+]
 
 
 def _t95(p: dict[str, Any]) -> float:
@@ -115,3 +122,36 @@ def target_ratios(points: list[dict[str, Any]], n: int) -> dict[str, dict[str, A
                 row[key] = base[label]["band_errors"]
         out[h["method"]] = row
     return out
+
+
+def _beyond(value: float | None) -> str:
+    return "beyond" if value is None else f"{value:.3g}"
+
+
+def format_hybrid_comparison(results: dict[str, Any]) -> str:
+    """The setup, the tuned coefficients and one line per method (cost per unit time,
+    correlation times, error, spectrum error per octave band, blow-up) as text."""
+    lines = [
+        f"{results['instances']} trajectories from one {results['resolution']}^2 frame, horizon "
+        f"{results['horizon']:g} ({results['frames']} frames), {results['device']}, "
+        f"{results['threads']} threads, timing {results['rounds']} interleaved rounds"
+    ]
+    for name, t in results["tuning"].items():
+        if isinstance(t, dict):
+            lines.append(
+                f"tuned {name}: C = {t['coefficient']:.4g} (mean rel L2 over "
+                f"{results['tuning']['frames']} frames {t['error']:.4g}, "
+                f"without {t['error_without']:.4g})"
+            )
+    lines.append(
+        f"{'method':44s}{'s / unit time':>14s}{'corr<0.95 t':>12s}{'corr<0.8 t':>11s}"
+        f"{'rel L2':>9s}  spectrum error per octave band"
+    )
+    for p in results["points"]:
+        bands = " ".join(f"{b:.2g}" for b in p["band_errors"])
+        blew = f"  blew up at t = {p['blew_up_at']:g}" if p["blew_up_at"] is not None else ""
+        lines.append(
+            f"{p['method']:44s}{p['seconds']:14.4g}{_beyond(p['t_0.95']):>12s}"
+            f"{_beyond(p['t_0.8']):>11s}{p['rel_l2']:9.3g}  {bands}{blew}"
+        )
+    return "\n".join(lines)
