@@ -22,6 +22,7 @@ from spectral_refiner.evaluation import (
     tune_closure,
 )
 from spectral_refiner.evaluation.closure_tuning import FixedStep
+from spectral_refiner.evaluation.hybrid_compare import trajectory_metrics
 from spectral_refiner.evaluation.hybrid_report import hybrid_sections
 from spectral_refiner.hybrid import rollout
 from spectral_refiner.physics import (
@@ -60,6 +61,31 @@ def test_tuning_recovers_the_coefficient_that_made_the_les_data(name, coefficien
     assert tuned["error"] < 1e-3 * tuned["error_without"]
     # The golden-section bracket ends below tol x the interval (0.5 or 1): 5e-4 or 1e-3.
     assert abs(tuned["coefficient"] - coefficient) < 1e-3 * TUNABLE[name]
+
+
+def test_correlation_times_and_band_errors_of_a_hand_made_series():
+    """pred_t = cos θ_t ω + sin θ_t ω⊥ with ω⊥ orthogonal to ω, of its norm and spectrum: the
+    correlation is cos θ_t exactly, it drops below 0.95 at the third frame and below 0.8 at
+    the fourth, and the spectrum error is 0 in every band; a blown-up (NaN) frame counts as
+    the drop."""
+    g = SpectralGrid(16, 2 * math.pi, F64)
+    x, y = g.mesh()
+    w = torch.cos(x) + torch.cos(3 * y) + torch.cos(5 * x)  # energy in every octave band
+    w_perp = torch.sin(x) + torch.sin(3 * y) + torch.sin(5 * x)
+    rho = torch.tensor([1.0, 0.97, 0.9, 0.7, 0.5], dtype=F64)
+    theta = torch.arccos(rho)[:, None, None]
+    pred = (torch.cos(theta) * w + torch.sin(theta) * w_perp)[None]
+    truth = w.expand(1, 5, 16, 16)
+    times = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    m = trajectory_metrics(pred, truth, times, g)
+    assert np.allclose(m["per_frame_correlation"], rho.numpy(), atol=1e-12)
+    assert (m["t_0.95"], m["t_0.8"]) == (0.3, 0.4)
+    assert np.allclose(m["band_errors"], 0, atol=1e-12) and len(m["band_errors"]) == 3
+    assert np.isclose(m["per_frame_rel_l2"][4], math.sqrt(2 * (1 - 0.5)))
+    pred[:, 1:] = math.nan
+    m = trajectory_metrics(pred, truth, times, g)
+    assert (m["t_0.95"], m["t_0.8"], m["rel_l2"]) == (0.2, 0.2, math.inf)
+    assert trajectory_metrics(truth, truth, times, g)["t_0.95"] is None
 
 
 def test_verdict_reads_dominance_and_ties_in_time():

@@ -142,13 +142,15 @@ def tune_closure(
     high: float | None = None,
     points: int = 9,
     tol: float = 2e-3,
+    on_evaluation: Callable[[float, float], None] | None = None,
 ) -> dict[str, Any]:
     """The coefficient of closure ``name`` (one of :data:`TUNABLE`) minimising ``J`` (module
     docstring) on ``[0, high]`` (default :data:`TUNABLE`'s bound).
 
     ``equation_with(spec)`` builds the coarse equation with a closure spec (``None``: none).
     Returns ``{"name", "coefficient", "error", "error_without", "evaluations"}``: the tuned
-    coefficient, ``J`` there, ``J`` of the plain solver and every ``(C, J)`` evaluated.
+    coefficient, ``J`` there, ``J`` of the plain solver and every ``(C, J)`` evaluated;
+    ``on_evaluation(C, J)`` is called after each evaluation (e.g. a progress bar).
     """
     if name not in TUNABLE:
         raise SpectralRefinerError(
@@ -158,7 +160,10 @@ def tune_closure(
 
     def objective(c: float) -> float:
         spec = {"name": name, "coefficient": c} if c > 0 else None
-        return closure_error(equation_with(spec), w0, targets, steps_per_frame, dt)
+        value = closure_error(equation_with(spec), w0, targets, steps_per_frame, dt)
+        if on_evaluation is not None:
+            on_evaluation(c, value)
+        return value
 
     c, value, seen = minimise_1d(objective, 0.0, high, points=points, tol=tol)
     plain = next(v for x, v in seen if x == 0.0)
