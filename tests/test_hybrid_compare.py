@@ -19,6 +19,7 @@ from spectral_refiner.evaluation import (
     TUNABLE,
     hybrid_verdict,
     minimise_1d,
+    target_ratios,
     tune_closure,
 )
 from spectral_refiner.evaluation.closure_tuning import FixedStep
@@ -79,7 +80,7 @@ def test_correlation_times_and_band_errors_of_a_hand_made_series():
     times = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     m = trajectory_metrics(pred, truth, times, g)
     assert np.allclose(m["per_frame_correlation"], rho.numpy(), atol=1e-12)
-    assert (m["t_0.95"], m["t_0.8"]) == (0.3, 0.4)
+    assert (m["t_0.95"], m["t_0.8"]) == (0.3, 0.4) and np.isclose(m["correlation_final"], 0.5)
     assert np.allclose(m["band_errors"], 0, atol=1e-12) and len(m["band_errors"]) == 3
     assert np.isclose(m["per_frame_rel_l2"][4], math.sqrt(2 * (1 - 0.5)))
     pred[:, 1:] = math.nan
@@ -93,7 +94,7 @@ def test_verdict_reads_dominance_and_ties_in_time():
         return {
             "method": method, "kind": kind, "resolution": resolution, "seconds": seconds,
             "timings": [seconds * (1 - spread), seconds * (1 + spread)], "t_0.95": t95,
-            "rel_l2": err, "band_errors": [0.1], "blew_up_at": None,
+            "rel_l2": err, "band_errors": [0.1], "blew_up_at": None, "correlation_final": 0.9,
         }  # fmt: skip
 
     points = [
@@ -118,6 +119,10 @@ def test_verdict_reads_dominance_and_ties_in_time():
     assert lines[2].startswith("hybrid h 16² trades with the solver 64²")
     assert "until 0.6 vs beyond the horizon" in lines[2]
     assert lines[3].startswith("hybrid h 16² Pareto-dominates the best closure (smagorinsky")
+    targets = target_ratios(points, 16)["hybrid h 16²"]
+    assert targets["t95_vs_2n"] == 0.6 / 0.5 and targets["t95_at_least_2n"]
+    assert targets["t95_vs_4n"] is None and not targets["t95_at_least_4n"]
+    assert targets["cost_vs_2n"] == 2.01 / 4.0 and targets["stable"]
     slow = [*points[:-1], point("hybrid h 16²", "hybrid", 3.0, 0.2, 0.3)]
     assert hybrid_verdict(slow)[0].startswith("hybrid h 16² loses to the solver 16²")
 

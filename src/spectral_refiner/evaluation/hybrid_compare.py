@@ -143,7 +143,8 @@ def trajectory_metrics(
 ) -> dict[str, Any]:
     """Metrics of frames ``pred`` against ``truth`` ``(B, T, n, n)`` at ``times`` ``(T,)``:
     relative L2 error per frame (median over trajectories) and its mean over frames
-    (``rel_l2``, median over trajectories), the mean vorticity correlation per frame, the
+    (``rel_l2``, median over trajectories), the mean vorticity correlation per frame (and at
+    the last, ``correlation_final``: the measure left when no method drops below 0.95), the
     first times it drops below 0.95 and 0.8 (``None``: not within ``times``), and the
     energy-spectrum error per octave band at the last frame up to the 2/3 band, of the mean
     spectra. NaN frames (after a blow-up) count as uncorrelated and infinitely wrong."""
@@ -159,6 +160,7 @@ def trajectory_metrics(
         "rel_l2_final": float(np.median(np.where(np.isfinite(err[:, -1]), err[:, -1], np.inf))),
         "per_frame_rel_l2": np.median(err, axis=0).tolist(),
         "per_frame_correlation": corr.tolist(),
+        "correlation_final": float(corr[-1]),
         "band_errors": band_errors(last_p[:shells], last_t[:shells]),
     }
     for threshold in (0.95, 0.8):
