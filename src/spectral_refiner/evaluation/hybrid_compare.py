@@ -189,9 +189,14 @@ def _tuning_frames(
             f"{tune_file} holds test trajectories of the comparison: tune on the training "
             "file (--tune-data), never on the test data"
         )
+    if not chosen:
+        raise SpectralRefinerError(
+            f"{tune_file} holds no training trajectory of {run.run.path}: give --tune-data "
+            "a training file of the same problem"
+        )
     stride = run.stride
     total = (flow.frames.shape[1] - 1) // stride + 1
-    if total < frames + 1 or not chosen:
+    if total < frames + 1:
         raise SpectralRefinerError(
             f"{tune_file} holds {total} window frames per trajectory; tuning over "
             f"{frames} frames needs {frames + 1}: lower --tune-frames"
