@@ -126,6 +126,13 @@ CASES = [
     (f"{COMPARE} --resolutions 16 7", "even integer >= 4, got 7"),
     (f"{COMPARE} --device bogus", "unknown device 'bogus'"),
     ("compare-solver --run {run} --data {inf}", "non-finite vorticity"),
+    # compare-hybrid
+    ("compare-hybrid --data {data}", "give the hybrid run to compare"),
+    ("compare-hybrid --run {run} --data {data}", "is a sfno run, not a hybrid"),
+    ("compare-hybrid --run {run} --data {data} --frames 0", "--frames: must be >= 1, got 0"),
+    ("compare-hybrid --run {run} --data {data} --multiples 0", "--multiples: must be >= 1"),
+    ("compare-hybrid --run {run} --data {data} --closures bogus", "invalid choice: 'bogus'"),
+    ("compare-hybrid --run {run} --data {data} --tune-data {text}", "cannot be opened as HDF5"),
     # report, demo
     ("report {folder}", "holds no training run"),
     ("report {run}", "has no evaluation yet"),

@@ -50,15 +50,17 @@ SHARED = ("--run", "--data", "--out", "--device", "--threads", "--quiet", "--ove
 
 def test_a_shared_option_means_the_same_in_every_command():
     """Type, action and default of each shared option agree across the commands that take it
-    (only ``report --run`` is repeatable and ``--out``'s target differs by command)."""
+    (only ``report --run`` and ``compare-hybrid --run`` are repeatable and ``--out``'s target
+    differs by command)."""
     seen: dict[str, set] = {flag: set() for flag in SHARED}
     for name, sub in SUBCOMMANDS.items():
         for a in sub._actions:
             for flag in set(a.option_strings) & set(SHARED):
-                if (name, flag) != ("report", "--run"):
+                if flag != "--run" or name not in ("report", "compare-hybrid"):
                     seen[flag].add((type(a).__name__, a.type, a.default if flag != "--out" else 0))
     assert {flag: len(kinds) for flag, kinds in seen.items()} == dict.fromkeys(SHARED, 1)
-    for command in ("generate", "train", "refine", "predict", "evaluate", "compare-solver", "demo"):
+    commands = ("generate", "train", "refine", "predict", "evaluate", "compare-solver", "demo")
+    for command in (*commands, "compare-hybrid"):
         assert {"--threads", "--quiet"} <= set(SUBCOMMANDS[command]._option_string_actions)
 
 

@@ -1,4 +1,5 @@
-"""The evaluation commands: ``evaluate``, ``compare-solver``, ``report`` and ``runs``."""
+"""The evaluation commands: ``evaluate``, ``compare-solver``, ``compare-hybrid``, ``report`` and
+``runs``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from pathlib import Path
 from ..arguments import even_resolution, integer
 from ..atomic import check_folder
 from ..data import check_dataset
-from ..evaluation import compare_solver, evaluate_run, format_runs, list_runs, write_report
+from ..errors import SpectralRefinerError
+from ..evaluation import (
+    CLOSURE_NAMES,
+    compare_hybrid,
+    compare_solver,
+    evaluate_run,
+    format_hybrid_comparison,
+    format_runs,
+    list_runs,
+    write_report,
+)
 from ..metrics import ERRORS
 from ..training import RunDir
 from .options import (
@@ -117,6 +128,39 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_hybrid_comparison(results: dict) -> None:
+    print(format_hybrid_comparison(results))
+    for line in results["verdict"]:
+        print(f"- {line}")
+    print(_wrote({"run": results["runs"][0], "key": results["key"]}))
+
+
+def _cmd_compare_hybrid(args: argparse.Namespace) -> int:
+    if not args.run:
+        raise SpectralRefinerError("give the hybrid run to compare: --run RUN_DIR (repeatable)")
+    for run in args.run:
+        _check_run_and_data(argparse.Namespace(run=run, data=args.data))
+    if args.tune_data:
+        check_dataset(args.tune_data)
+    results = compare_hybrid(
+        args.run,
+        args.data,
+        tune_data=args.tune_data,
+        closures=tuple(args.closures),
+        multiples=tuple(args.multiples),
+        frames=args.frames,
+        limit=args.limit,
+        tune_frames=args.tune_frames,
+        timing_frames=args.timing_frames,
+        repeats=args.repeats,
+        device=args.device,
+        **selection(args),
+        progress=not args.quiet,
+    )
+    _print_hybrid_comparison(results)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     if args.out:
         check_folder(args.out)
@@ -129,8 +173,25 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_comparison_options(p: argparse.ArgumentParser) -> None:
+    """What ``compare-solver`` and ``compare-hybrid`` share: trajectories, timing rounds,
+    device, threads, quiet and the selection of trajectories."""
+    p.add_argument("--limit", type=integer(1), default=8, help="trajectories compared (default 8)")
+    p.add_argument(
+        "--repeats",
+        type=integer(1),
+        default=3,
+        help="interleaved timing rounds at least (more, up to 10, until the methods are apart)",
+    )
+    add_device(p)
+    add_threads(p)
+    add_quiet(p)
+    add_selection(p)
+
+
 def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``evaluate``, ``compare-solver``, ``report`` and ``runs`` to the subcommands."""
+    """Add ``evaluate``, ``compare-solver``, ``compare-hybrid``, ``report`` and ``runs`` to the
+    subcommands."""
     p = sub.add_parser("evaluate", help="errors, correlation, spectra and η of a run's rollouts")
     add_run(p)
     add_data(p, "trajectories with truth", required=True)
@@ -160,19 +221,56 @@ def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         help="solver grids (default: half, equal to and twice the training one)",
     )
-    p.add_argument("--limit", type=integer(1), default=8, help="trajectories compared (default 8)")
     p.add_argument("--steps", type=integer(1), default=100, help="refinement evaluations")
-    p.add_argument(
-        "--repeats",
-        type=integer(1),
-        default=3,
-        help="interleaved timing rounds at least (more, up to 10, until the methods are apart)",
-    )
-    add_device(p)
-    add_threads(p)
-    add_quiet(p)
-    add_selection(p)
+    _add_comparison_options(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "compare-hybrid",
+        help="hybrids against the plain solver at n, 2n, 4n and tuned classical closures",
+        description="From the first frame of held-out trajectories at the hybrids' resolution "
+        "n: the plain solver at n, 2n, 4n (2/3 rule and every stored mode), Smagorinsky and "
+        "Leith with coefficients tuned on the training data, dynamic Smagorinsky and each "
+        "hybrid; errors, correlation times, spectrum errors, cost per unit time and a verdict "
+        "in RUN_DIR/evaluation/hybrid-compare-*.json of every run.",
+    )
+    add_run(p, repeatable=True)
+    add_data(p, "held-out filtered-DNS trajectories", required=True)
+    p.add_argument(
+        "--tune-data",
+        metavar="FILE.h5",
+        help="training file the closure coefficients are tuned on (default: the run's own)",
+    )
+    p.add_argument(
+        "--closures",
+        nargs="*",
+        choices=CLOSURE_NAMES,
+        default=list(CLOSURE_NAMES),
+        help="classical closures compared (default all; none: give the flag alone)",
+    )
+    p.add_argument(
+        "--multiples",
+        type=integer(1),
+        nargs="+",
+        default=[1, 2, 4],
+        metavar="M",
+        help="plain solver grids as multiples of n (default 1 2 4)",
+    )
+    p.add_argument("--frames", type=integer(1), help="horizon in frames (default: all)")
+    p.add_argument(
+        "--tune-frames",
+        type=integer(1),
+        default=10,
+        help="frames of each tuning rollout (default 10)",
+    )
+    p.add_argument(
+        "--timing-frames",
+        type=integer(1),
+        default=5,
+        help="frames advanced per timing round (default 5)",
+    )
+    _add_comparison_options(p)
+    p.set_defaults(func=_cmd_compare_hybrid)
 
     p = sub.add_parser(
         "report",

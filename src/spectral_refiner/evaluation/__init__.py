@@ -1,9 +1,19 @@
 """Evaluation: predictions (refined or not) of whole files with their estimates η, metrics of
-long rollouts, the surrogate-versus-solver comparison, figures and the HTML report."""
+long rollouts, the surrogate-versus-solver comparison, the hybrid comparison (plain solver at
+n, 2n, 4n, tuned classical closures, hybrids) with its verdict, figures and the HTML report."""
 
+from .closure_tuning import TUNABLE, minimise_1d, tune_closure
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
 from .evaluate import evaluate_run, rollout
+from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
+from .hybrid_verdict import (
+    baselines,
+    dominates,
+    format_hybrid_comparison,
+    hybrid_verdict,
+    target_ratios,
+)
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
@@ -19,29 +29,40 @@ from .runs import (
 )
 
 __all__ = [
+    "CLOSURE_NAMES",
     "SPLITS",
+    "TUNABLE",
     "RunData",
     "Selection",
     "band_errors",
+    "baselines",
+    "compare_hybrid",
     "compare_solver",
     "comparison_key",
     "data_key",
     "default_report_folder",
+    "dominates",
     "evaluate_run",
     "evaluation_key",
     "flow_statistics",
+    "format_hybrid_comparison",
     "format_runs",
     "frame_metrics",
     "high_correlation_time",
+    "hybrid_verdict",
     "list_runs",
+    "minimise_1d",
     "open_run_data",
     "pareto_front",
     "plot_dataset",
     "predict_file",
     "read_comparisons",
     "read_evaluations",
+    "read_hybrid_comparisons",
     "rollout",
+    "target_ratios",
     "trained_on",
+    "tune_closure",
     "verdict",
     "write_report",
 ]

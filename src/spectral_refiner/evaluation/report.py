@@ -6,8 +6,9 @@ comparison from ``spectral-refiner compare-solver``, :mod:`.runs`). The page lis
 evaluation of every run; for each test set (:mod:`.report_data`) it states the dataset's
 physics and shows a table of medians with 10th–90th percentiles over the trajectories, the
 error and correlation over time with their spread, spectra, energy and enstrophy, η against
-the true error, the solver comparison with its Pareto plot, and snapshots; then the training
-curves and each run's config. Each figure is written as PNG beside the page, with the numbers
+the true error, the solver comparison with its Pareto plot, and snapshots; then the hybrid
+comparisons (``compare-hybrid``, :mod:`.hybrid_report`); then the training curves and each
+run's config. Each figure is written as PNG beside the page, with the numbers
 drawn in a JSON file of the same name (:func:`.plots.save_figure`).
 
 One run: ``RUN_DIR/report/report.html``. Several: ``OUT/report.html`` (default
@@ -368,6 +369,9 @@ def write_report(
     ]
     for i, test in enumerate(tests):
         _test_section(parts, test, folder, f"-{i}" if i else "", labelled)
+    from .hybrid_report import hybrid_sections  # built on this module's helpers
+
+    parts += hybrid_sections(report_runs, folder)
     trained = [(r.name, r.steps, r.epochs) for r in report_runs if r.steps]
     if trained:
         parts.append("<h2>Training</h2>")
