@@ -1,0 +1,174 @@
+"""PDE-Refiner through the trainer: the model's own objective is what the trainer minimises,
+a run killed mid-epoch and resumed equals the uninterrupted one bit for bit, two gloo ranks
+follow one process, and a bad configuration is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from spectral_refiner.cli import main
+from spectral_refiner.config import config_from_dict
+from spectral_refiner.data import apply_overrides, generate, get_preset
+from spectral_refiner.training import Trainer, load_checkpoint, sample_seeds, train
+
+MODEL = {
+    "name": "pde_refiner",
+    "backbone": {"name": "unet", "width": 8, "levels": 2},
+    "refinement_steps": 2,
+    "sigma_min": 1e-2,
+}
+RAW = {
+    "model": MODEL,
+    "data": {
+        "t_in": 3,
+        "t_out": 1,
+        "val_split": 2,
+        "test_split": 1,
+        "samples_per_trajectory": 4,
+        "batch_size": 4,
+    },
+    "optim": {"lr": 3e-3, "epochs": 1, "checkpoint_every": 2, "schedule": "cosine"},
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    preset = apply_overrides(
+        get_preset("tiny"),
+        ["n_trajectories=8", "n_frames=8", "sim_resolution=32", "resolution=16"],
+    )
+    return generate(preset, tmp_path_factory.mktemp("data") / "small.h5", progress=False)
+
+
+def _config(data_file, **changes):
+    raw = json.loads(json.dumps(RAW))
+    raw["data"]["file"] = str(data_file)
+    for section, values in changes.items():
+        raw[section].update(values)
+    return config_from_dict(raw)
+
+
+def _records(run) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "step"]
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoints" / "latest.pt")["model"]["state_dict"]
+
+
+def test_seeds_are_keyed_by_seed_step_and_place():
+    a = sample_seeds(0, 5, range(4))
+    assert a == sample_seeds(0, 5, range(4)) and len(set(a)) == 4
+    assert a[2:] == sample_seeds(0, 5, [2, 3])  # a sample's seed ignores the rest
+    assert set(a).isdisjoint(sample_seeds(0, 6, range(4)) + sample_seeds(1, 5, range(4)))
+    assert all(0 <= s < 2**63 for s in a)
+
+
+def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
+    data_file, tmp_path, monkeypatch
+):
+    """Each step's logged loss is ``training_loss`` of its batch with the keyed seeds (checked
+    on the first step by recomputation); a run that dies after its mid-epoch checkpoint of
+    step 2 and is resumed ends with the same weights and loss curve as the uninterrupted run."""
+    seen = []
+    original = Trainer._step
+
+    def spy(self, w_in, w_out, n_global):
+        if self.progress.step == 0:
+            model = type(self.model)(**self.model.config)
+            model.load_state_dict(self.model.state_dict())
+            seeds = sample_seeds(0, 0, range(w_in.shape[0]))
+            with torch.no_grad():
+                seen.append(float(model.training_loss(w_in, w_out, seeds)))
+        return original(self, w_in, w_out, n_global)
+
+    monkeypatch.setattr(Trainer, "_step", spy)
+    whole = tmp_path / "whole"
+    train(_config(data_file), str(whole), progress=False)
+    curve = [r["loss"] for r in _records(whole)]
+    assert len(curve) == 5  # 5 trajectories x 4 windows, batches of 4
+    assert curve[0] == pytest.approx(seen[0], rel=1e-5)
+
+    def dies(self, w_in, w_out, n_global):
+        if self.progress.step == 3:
+            raise RuntimeError("killed")
+        return original(self, w_in, w_out, n_global)
+
+    monkeypatch.setattr(Trainer, "_step", dies)
+    run = tmp_path / "killed"
+    with pytest.raises(RuntimeError, match="killed"):
+        train(_config(data_file), str(run), progress=False)
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]["step"] == 2
+    monkeypatch.setattr(Trainer, "_step", original)
+    train(_config(data_file), str(run), resume=True, progress=False)
+    a, b = _weights(run), _weights(whole)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in _records(run)][-3:] == curve[-3:]
+
+
+def _rank(rank: int, config, out: str, port: int) -> None:
+    """One of two gloo ranks, forked from the test process (no second import of torch)."""
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )  # fmt: skip
+    try:
+        train(config, out, progress=False)
+    finally:
+        torch.distributed.destroy_process_group()
+        os._exit(0)
+
+
+def test_two_gloo_ranks_follow_one_process(data_file, tmp_path):
+    """Each rank draws the noise of its half of the global batch from the keyed seeds: the
+    loss curve and weights of two ranks are the single process's (float64)."""
+    config = _config(data_file)
+    config.dtype = "float64"
+    train(config, str(tmp_path / "one"), progress=False)
+    context = multiprocessing.get_context("fork")
+    ranks = [
+        context.Process(target=_rank, args=(r, config, str(tmp_path / "two"), 29547))
+        for r in range(2)
+    ]
+    for p in ranks:
+        p.start()
+    for p in ranks:
+        p.join(timeout=300)
+    assert [p.exitcode for p in ranks] == [0, 0]
+    one, two = _records(tmp_path / "one"), _records(tmp_path / "two")
+    assert len(one) == len(two) == 5
+    np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-9)
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"refinement_steps": -1}, "model.refinement_steps must be >= 0, got -1"),
+        ({"sigma_min": 0}, "sigma_min must be in (0, 1), got 0"),
+        ({"sigma_min": 1.5}, "sigma_min must be in (0, 1), got 1.5"),
+        ({"backbone": {"name": "sfno"}}, "model sfno takes no step conditioning: choose a"),
+        ({"loss": 1}, "takes no physics loss: set loss.physics_weight=0"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_2(data_file, tmp_path, capsys, change, message):
+    raw = json.loads(json.dumps(RAW))
+    if change.pop("loss", None):
+        raw["loss"] = {"physics_weight": 1.0}
+    raw["model"].update(change)
+    (tmp_path / "c.yaml").write_text(json.dumps(raw))
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--data", str(data_file)]
+    code = main([*args, "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
