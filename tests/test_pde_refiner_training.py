@@ -72,30 +72,41 @@ def test_seeds_are_keyed_by_seed_step_and_place():
     assert all(0 <= s < 2**63 for s in a)
 
 
-def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
-    data_file, tmp_path, monkeypatch
-):
-    """Each step's logged loss is ``training_loss`` of its batch with the keyed seeds (checked
-    on the first step by recomputation); a run that dies after its mid-epoch checkpoint of
-    step 2 and is resumed ends with the same weights and loss curve as the uninterrupted run."""
-    seen = []
-    original = Trainer._step
+@pytest.fixture(scope="module")
+def whole(data_file, tmp_path_factory):
+    """A finished run, and the loss of its first step recomputed from a copy of the model with
+    the keyed seeds (watched by a wrapper around the trainer's step)."""
+    seen, original = [], Trainer._step
 
     def spy(self, w_in, w_out, n_global):
         if self.progress.step == 0:
             model = type(self.model)(**self.model.config)
             model.load_state_dict(self.model.state_dict())
-            seeds = sample_seeds(0, 0, range(w_in.shape[0]))
             with torch.no_grad():
+                seeds = sample_seeds(0, 0, range(w_in.shape[0]))
                 seen.append(float(model.training_loss(w_in, w_out, seeds)))
         return original(self, w_in, w_out, n_global)
 
-    monkeypatch.setattr(Trainer, "_step", spy)
-    whole = tmp_path / "whole"
-    train(_config(data_file), str(whole), progress=False)
+    run = tmp_path_factory.mktemp("runs") / "whole"
+    Trainer._step = spy
+    try:
+        train(_config(data_file), str(run), progress=False)
+    finally:
+        Trainer._step = original
+    return run, seen[0]
+
+
+def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
+    data_file, whole, tmp_path, monkeypatch
+):
+    """Each step's logged loss is ``training_loss`` of its batch with the keyed seeds (checked
+    on the first step by recomputation); a run that dies after its mid-epoch checkpoint of
+    step 2 and is resumed ends with the same weights and loss curve as the uninterrupted run."""
+    whole, first = whole
     curve = [r["loss"] for r in _records(whole)]
     assert len(curve) == 5  # 5 trajectories x 4 windows, batches of 4
-    assert curve[0] == pytest.approx(seen[0], rel=1e-5)
+    assert curve[0] == pytest.approx(first, rel=1e-5)
+    original = Trainer._step
 
     def dies(self, w_in, w_out, n_global):
         if self.progress.step == 3:
@@ -172,3 +183,28 @@ def test_bad_configuration_is_one_line_and_exit_2(data_file, tmp_path, capsys, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_rolls_out_samples_keyed_per_instance(data_file, whole, capsys):
+    """``evaluate --rollout 5 --samples 3``: the chained rollout and the sample spread are
+    written under their own key; a trajectory's samples do not depend on the batch."""
+    run, _ = whole
+    args = ["evaluate", "--run", str(run), "--data", str(data_file), "--rollout", "5"]
+    code = main([*args, "--samples", "3", "--allow-training-data", "--quiet"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "3 samples: Spearman(spread, error)" in out.out
+    (result,) = (run / "evaluation").glob("*-samples3.json")
+    u = json.loads(result.read_text())["uncertainty"]
+    assert len(u["per_frame_spread"]) == 5 and min(u["per_frame_spread"]) > 0
+    arrays = np.load(result.with_suffix(".npz"))
+    assert arrays["uncertainty_spread"].shape == (8, 5)
+    code = main([*args, "--samples", "3", "--limit", "1", "--allow-training-data", "--quiet"])
+    assert code == 0
+    (alone,) = (run / "evaluation").glob("*first1*-samples3.npz")
+    for name in ("spread", "error", "agreement"):
+        np.testing.assert_allclose(
+            np.load(alone)[f"uncertainty_{name}"][0], arrays[f"uncertainty_{name}"][0], atol=1e-6
+        )
+    code = main([*args, "--samples", "1", "--quiet"])
+    assert code == 2 and "--samples: must be >= 2" in capsys.readouterr().err

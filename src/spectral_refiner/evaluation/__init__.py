@@ -1,5 +1,6 @@
 """Evaluation: predictions (refined or not) of whole files with their estimates η, metrics of
-long rollouts, the surrogate-versus-solver comparison, figures and the HTML report."""
+long rollouts, the spread of a sampling model's rollouts (uncertainty), the
+surrogate-versus-solver comparison, figures and the HTML report."""
 
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
@@ -17,6 +18,7 @@ from .runs import (
     read_comparisons,
     read_evaluations,
 )
+from .uncertainty import sample_rollouts, spearman, uncertainty
 
 __all__ = [
     "SPLITS",
@@ -41,7 +43,10 @@ __all__ = [
     "read_comparisons",
     "read_evaluations",
     "rollout",
+    "sample_rollouts",
+    "spearman",
     "trained_on",
+    "uncertainty",
     "verdict",
     "write_report",
 ]
