@@ -15,7 +15,10 @@ import torch
 from spectral_refiner.cli import main
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset
-from spectral_refiner.training import Trainer, load_checkpoint, sample_seeds, train
+from spectral_refiner.evaluation import read_evaluations
+from spectral_refiner.evaluation.report_data import ReportRun
+from spectral_refiner.evaluation.report_uncertainty import uncertainty_sections
+from spectral_refiner.training import RunDir, Trainer, load_checkpoint, sample_seeds, train
 
 MODEL = {
     "name": "pde_refiner",
@@ -190,15 +193,15 @@ def test_evaluate_rolls_out_samples_keyed_per_instance(data_file, whole, capsys)
     written under their own key; a trajectory's samples do not depend on the batch."""
     run, _ = whole
     args = ["evaluate", "--run", str(run), "--data", str(data_file), "--rollout", "5"]
-    code = main([*args, "--samples", "3", "--allow-training-data", "--quiet"])
+    code = main([*args, "--samples", "3", "--limit", "3", "--allow-training-data", "--quiet"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "3 samples: Spearman(spread, error)" in out.out
-    (result,) = (run / "evaluation").glob("*-samples3.json")
+    (result,) = (run / "evaluation").glob("*first3*-samples3.json")
     u = json.loads(result.read_text())["uncertainty"]
     assert len(u["per_frame_spread"]) == 5 and min(u["per_frame_spread"]) > 0
     arrays = np.load(result.with_suffix(".npz"))
-    assert arrays["uncertainty_spread"].shape == (8, 5)
+    assert arrays["uncertainty_spread"].shape == (3, 5)
     code = main([*args, "--samples", "3", "--limit", "1", "--allow-training-data", "--quiet"])
     assert code == 0
     (alone,) = (run / "evaluation").glob("*first1*-samples3.npz")
@@ -208,3 +211,14 @@ def test_evaluate_rolls_out_samples_keyed_per_instance(data_file, whole, capsys)
         )
     code = main([*args, "--samples", "1", "--quiet"])
     assert code == 2 and "--samples: must be >= 2" in capsys.readouterr().err
+    sections = uncertainty_sections(
+        [ReportRun(RunDir.existing(run), read_evaluations(RunDir.existing(run)), [], [], [], None)],
+        run,
+    )
+    assert sorted(r[1] for r in sections.rows) == sorted([result.stem, alone.stem])
+    drawn = json.loads(sections.figures[0][0].with_suffix(".json").read_text())
+    lines = drawn["estimated and true decorrelation"]
+    first = np.load(run / "evaluation" / f"{sections.rows[0][1]}.npz")
+    np.testing.assert_allclose(
+        lines["agreement of samples"], np.median(first["uncertainty_agreement"], axis=0)
+    )
