@@ -222,3 +222,21 @@ def test_evaluate_rolls_out_samples_keyed_per_instance(data_file, whole, capsys)
     np.testing.assert_allclose(
         lines["agreement of samples"], np.median(first["uncertainty_agreement"], axis=0)
     )
+
+
+@pytest.mark.parametrize("data", ["kolmogorov-re1000", "mcwilliams-re1000"])
+def test_shipped_configs_pair_pde_refiner_with_its_mse_backbone(data):
+    """The baseline is the same backbone, data and optimisation with K = 0: equal compute."""
+    from spectral_refiner.config import load_config
+    from spectral_refiner.data import preset_problem
+    from spectral_refiner.models import build_model
+
+    refiner, mse = load_config(f"pde_refiner-{data}"), load_config(f"pde_refiner_mse-{data}")
+    a, b = refiner.to_dict(), mse.to_dict()
+    assert a["model"].pop("refinement_steps") == 3 and b["model"].pop("refinement_steps") == 0
+    assert a == b and a["model"]["sigma_min"] == 2e-7 and a["data"]["t_out"] == 1
+    models = [build_model("pde_refiner", **c.model_kwargs()) for c in (refiner, mse)]
+    assert models[0].backbone.t_in == models[1].backbone.t_in + 1  # the estimate's channel
+    preset = get_preset(data)
+    assert preset.box_length == pytest.approx(2 * np.pi) and preset.viscosity == 1e-3
+    assert preset_problem(preset).resolution == 64
