@@ -40,7 +40,7 @@ def test_without_refinement_it_is_exactly_the_backbone():
     with torch.no_grad():
         assert torch.equal(refiner(x), plain(x))
         assert torch.equal(refiner.sample(x, seed=5), plain(x))
-        loss = refiner.training_loss(x, target, torch.Generator().manual_seed(0))
+        loss = refiner.training_loss(x, target, [0, 1, 2])
         expected = ((plain(x) - target) / 2.0).square().mean()
     torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
 
@@ -99,29 +99,32 @@ def test_sampling_is_reproducible_and_independent_of_the_batch():
 
 
 def test_training_loss_is_the_papers_objective():
-    """An independent evaluation of the objective with the same draws (k per sample, then ε):
-    k = 0 the MSE of the prediction from a zero estimate, k >= 1 the MSE of the predicted noise
-    from u + σ_k ε; the draws are keyed by the generator."""
+    """An independent evaluation of the objective with the same draws (per sample, from its
+    seed: k, then ε): k = 0 the MSE of the prediction from a zero estimate, k >= 1 the MSE of
+    the predicted noise from u + σ_k ε; a sample's term does not depend on the batch."""
     model, x, target = _refiner(steps=2, sigma_min=0.05), _x(batch=6), _x(batch=6, t=1, seed=4)
     model.set_normalization(-0.2, 0.5)
-    loss = model.training_loss(x, target, torch.Generator().manual_seed(0))
-    again = model.training_loss(x, target, torch.Generator().manual_seed(0))
+    seeds = [0, 1, 2, 3, 4, 5]
+    loss = model.training_loss(x, target, seeds)
+    again = model.training_loss(x, target, seeds)
     assert torch.equal(loss, again)
-    g = torch.Generator().manual_seed(0)
-    k = torch.randint(0, 3, (6,), generator=g)
-    eps = torch.randn(target.shape, generator=g, dtype=torch.float64)
-    assert set(k.tolist()) == {0, 1, 2}  # every branch is exercised
     z, u = (x + 0.2) / 0.5, (target + 0.2) / 0.5
-    terms = []
-    for i in range(6):
-        ki = int(k[i])
+    terms, ks = [], []
+    for i, seed in enumerate(seeds):
+        g = torch.Generator().manual_seed(seed)
+        ki = int(torch.randint(0, 3, (1,), generator=g))
+        eps = torch.randn(u.shape[1:], generator=g, dtype=torch.float64)[None]
+        ks.append(ki)
         if ki == 0:
             pred = model.predict(z[i : i + 1], torch.zeros_like(u[i : i + 1]), 0)
             terms.append((pred - u[i : i + 1]).square().mean())
         else:
             sigma = 0.05 ** (ki / 2)
-            pred = model.predict(z[i : i + 1], u[i : i + 1] + sigma * eps[i : i + 1], ki)
-            terms.append((pred - eps[i : i + 1]).square().mean())
+            pred = model.predict(z[i : i + 1], u[i : i + 1] + sigma * eps, ki)
+            terms.append((pred - eps).square().mean())
+        alone = model.training_loss(x[i : i + 1], target[i : i + 1], [seed])
+        torch.testing.assert_close(alone, terms[-1], rtol=1e-12, atol=0)
+    assert set(ks) == {0, 1, 2}  # every branch is exercised
     torch.testing.assert_close(loss, torch.stack(terms).mean(), rtol=1e-12, atol=0)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())

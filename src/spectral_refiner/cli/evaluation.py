@@ -66,6 +66,14 @@ def _print_evaluation(results: dict) -> None:
             "  refined           "
             + " ".join(f"{v:.3g}" for v in results["refined"]["per_frame_rel_l2"])
         )
+    if "uncertainty" in results:
+        u = results["uncertainty"]
+        print(
+            f"{u['samples']} samples: Spearman(spread, error) {u['spearman_spread_error']:.3g}, "
+            f"Spearman(η, error) {u['spearman_eta_error']:.3g}; median decorrelation time "
+            f"(corr < {u['threshold']:g}) estimated {_fmt(u['median_estimated_time'])}, "
+            f"true {_fmt(u['median_true_time'])}"
+        )
     if "persistence" in results:
         print(
             f"persistence (last input frame held): mean rel L2 "
@@ -92,6 +100,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         device=args.device,
         **selection(args),
+        samples=args.samples,
         progress=not args.quiet,
     )
     _print_evaluation(results)
@@ -206,6 +215,13 @@ def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
         "--steps", type=integer(1), default=100, help="refinement evaluations per window"
     )
     p.add_argument("--limit", type=integer(1), help="evaluate only the first N trajectories")
+    p.add_argument(
+        "--samples",
+        type=integer(2),
+        metavar="S",
+        help="also roll out S samples of a sampling model (pde_refiner): spread against error, "
+        "estimated decorrelation time",
+    )
     add_device(p)
     add_threads(p)
     add_quiet(p)

@@ -1,6 +1,7 @@
 """Evaluation: predictions (refined or not) of whole files with their estimates η, metrics of
-long rollouts, the surrogate-versus-solver comparison, the hybrid comparison (plain solver at
-n, 2n, 4n, tuned classical closures, hybrids) with its verdict, figures and the HTML report."""
+long rollouts, the spread of a sampling model's rollouts (uncertainty), the
+surrogate-versus-solver comparison, the hybrid comparison (plain solver at n, 2n, 4n,
+tuned classical closures, hybrids) with its verdict, figures and the HTML report."""
 
 from .closure_tuning import TUNABLE, minimise_1d, tune_closure
 from .compare import compare_solver, pareto_front, verdict
@@ -27,6 +28,7 @@ from .runs import (
     read_comparisons,
     read_evaluations,
 )
+from .uncertainty import sample_rollouts, spearman, uncertainty
 
 __all__ = [
     "CLOSURE_NAMES",
@@ -60,9 +62,12 @@ __all__ = [
     "read_evaluations",
     "read_hybrid_comparisons",
     "rollout",
+    "sample_rollouts",
+    "spearman",
     "target_ratios",
     "trained_on",
     "tune_closure",
+    "uncertainty",
     "verdict",
     "write_report",
 ]

@@ -14,11 +14,15 @@ predicted frame, ``p_t = ω_{t_in - 1}``: a model worse than it has learnt nothi
 Besides the means over trajectories, each metric's spread over trajectories is kept: the
 median and the 10th and 90th percentiles of the per-trajectory mean over frames, and per frame.
 
+A sampling model (PDE-Refiner) can also roll out ``samples`` rollouts with different noise
+seeds: their spread against the true error, beside η, and the decorrelation time estimated
+from their agreement beside the true one (:mod:`~.uncertainty`).
+
 Results go to ``RUN_DIR/evaluation/KEY.json`` (every number) and ``KEY.npz`` (the arrays the
 report plots: per-frame metrics per trajectory, spectra, η per window, and snapshots of the
-first trajectory), ``KEY`` naming the data file, split, rollout, resolution and refinement
-(:func:`~spectral_refiner.evaluation.runs.evaluation_key`), so evaluations never overwrite
-each other.
+first trajectory), ``KEY`` naming the data file, split, rollout, resolution, refinement and
+samples (:func:`~spectral_refiner.evaluation.runs.evaluation_key`), so evaluations never
+overwrite each other.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ..refine import refine as refine_windows
 from .inputs import HELD_OUT, Selection, open_run_data
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .runs import data_key, evaluation_key, write_results
+from .uncertainty import check_samples, sample_rollouts, uncertainty
 
 __all__ = ["evaluate_run", "rollout"]
 
@@ -116,6 +121,7 @@ def evaluate_run(
     limit: int | None = None,
     device: str = "cpu",
     select: Selection = HELD_OUT,
+    samples: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the run's model on the file (module docstring); returns the results, which
@@ -133,6 +139,10 @@ def evaluate_run(
         Evaluate only the first ``limit`` of the selected trajectories.
     select : Selection
         Which trajectories, and what the run may meet (:class:`~.inputs.Selection`).
+    samples : int, optional
+        Also roll out this many samples of a sampling model (PDE-Refiner) and report their
+        spread against the true error and the estimated decorrelation time
+        (:mod:`~.uncertainty`; results under ``"uncertainty"``, arrays ``uncertainty_*``).
     """
     data = open_run_data(run_dir, data_file, select)
     model, dt = data.model, data.dt
@@ -150,6 +160,8 @@ def evaluate_run(
         )
     if refine:
         check_refinable(model, str(data.run.path))
+    if samples is not None:
+        check_samples(model, samples)
     n = data.trained_resolution
     residual = data.residual(n, device)
     equation = residual.equation
@@ -165,7 +177,12 @@ def evaluate_run(
         split = f"{split}-first{count}"
     dkey = data_key(data_file, data.flow.fingerprint)
     key = evaluation_key(
-        dkey, split=split, frames=frames, resolution=n, refine_steps=steps if refine else None
+        dkey,
+        split=split,
+        frames=frames,
+        resolution=n,
+        refine_steps=steps if refine else None,
+        samples=samples,
     )
     results: dict[str, Any] = {
         "key": key,
@@ -190,7 +207,8 @@ def evaluate_run(
             "window_dt": dt,
         },
     }
-    bar = tqdm(total=frames * (1 + refine), desc="evaluate", unit="frame", disable=not progress)
+    total = frames * (1 + refine + (samples or 0))
+    bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
     started = time.perf_counter()
     pred, eta = rollout(model, w_in, frames, residual, bar=bar)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
@@ -200,6 +218,14 @@ def evaluate_run(
         started = time.perf_counter()
         sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps, bar=bar)
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
+    arrays: dict[str, np.ndarray] = {"times": times}
+    if samples is not None:
+        bar.set_description("evaluate (samples)")
+        runs, etas = sample_rollouts(
+            model, w_in, frames, samples, data.trajectories[:count], residual, bar
+        )
+        results["uncertainty"], spread = uncertainty(runs, etas, truth, times)
+        arrays.update({f"uncertainty_{k}": v for k, v in spread.items()})
     bar.close()
     sides["persistence"] = (w_in[:, -1:].expand(-1, frames, -1, -1), None)
     truth_stats = flow_statistics(truth, grid)
@@ -208,11 +234,7 @@ def evaluate_run(
         "energy": truth_stats["energy"].double().mean(0).cpu().numpy().tolist(),
         "enstrophy": truth_stats["enstrophy"].double().mean(0).cpu().numpy().tolist(),
     }
-    arrays: dict[str, np.ndarray] = {
-        "times": times,
-        "wavenumber": truth_stats["wavenumber"].cpu().numpy(),
-        "spectrum_truth": spectrum_true,
-    }
+    arrays.update(wavenumber=truth_stats["wavenumber"].cpu().numpy(), spectrum_truth=spectrum_true)
     for name, (p, e) in sides.items():
         side = _side(p, truth, grid, times)
         spectrum = side.pop("_spectrum")

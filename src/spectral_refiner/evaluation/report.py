@@ -7,8 +7,9 @@ evaluation of every run; for each test set (:mod:`.report_data`) it states the d
 physics and shows a table of medians with 10th–90th percentiles over the trajectories, the
 error and correlation over time with their spread, spectra, energy and enstrophy, η against
 the true error, the solver comparison with its Pareto plot, and snapshots; then the hybrid
-comparisons (``compare-hybrid``, :mod:`.hybrid_report`); then the training curves and each
-run's config. Each figure is written as PNG beside the page, with the numbers
+comparisons (``compare-hybrid``, :mod:`.hybrid_report`); then the sample spread of sampled
+rollouts against the true error beside η (:mod:`.report_uncertainty`), the training curves
+and each run's config. Each figure is written as PNG beside the page, with the numbers
 drawn in a JSON file of the same name (:func:`.plots.save_figure`).
 
 One run: ``RUN_DIR/report/report.html``. Several: ``OUT/report.html`` (default
@@ -29,6 +30,7 @@ from ..errors import SpectralRefinerError
 from . import plots
 from .compare import pareto_front
 from .report_data import ReportRun, TestSet, gather
+from .report_uncertainty import HEADER, uncertainty_sections
 
 __all__ = ["default_report_folder", "write_report"]
 
@@ -372,6 +374,11 @@ def write_report(
     from .hybrid_report import hybrid_sections  # built on this module's helpers
 
     parts += hybrid_sections(report_runs, folder)
+    sampled = uncertainty_sections(report_runs, folder)
+    if sampled.rows:  # evaluate --samples: spread and η against the error
+        parts += ["<h2>Uncertainty of sampled rollouts</h2>", _table(HEADER, sampled.rows)]
+        for path, caption in sampled.figures:
+            _figure(parts, "Sample spread, η and decorrelation", path, caption)
     trained = [(r.name, r.steps, r.epochs) for r in report_runs if r.steps]
     if trained:
         parts.append("<h2>Training</h2>")

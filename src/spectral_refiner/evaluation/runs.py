@@ -45,11 +45,19 @@ def data_key(path: str | os.PathLike, fingerprint: str) -> str:
 
 
 def evaluation_key(
-    data: str, *, split: str, frames: int, resolution: int, refine_steps: int | None
+    data: str,
+    *,
+    split: str,
+    frames: int,
+    resolution: int,
+    refine_steps: int | None,
+    samples: int | None = None,
 ) -> str:
-    """The name of an evaluation's files (module docstring); ``refine_steps`` None: unrefined."""
+    """The name of an evaluation's files (module docstring); ``refine_steps`` None: unrefined;
+    ``samples``: the number of sampled rollouts of an uncertainty evaluation (None: none)."""
     key = f"{data}-{split}-f{frames}-n{resolution}"
-    return key if refine_steps is None else f"{key}-refined{refine_steps}"
+    key = key if refine_steps is None else f"{key}-refined{refine_steps}"
+    return key if samples is None else f"{key}-samples{samples}"
 
 
 def comparison_key(data: str, *, resolution: int, instances: int, solvers: list[int]) -> str:

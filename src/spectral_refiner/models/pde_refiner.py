@@ -49,7 +49,7 @@ class PDERefiner(NeuralOperator):
 
     Call: ``model(w_in)`` with ``w_in (B, t_in, X, Y)`` is the full refinement with noise seed
     0, ``(B, 1, X, Y)``; :meth:`sample` takes other seeds; :meth:`training_loss` is the
-    training objective.
+    training objective (the trainer's hook for a model with its own objective).
 
     Parameters
     ----------
@@ -173,25 +173,39 @@ class PDERefiner(NeuralOperator):
         return self.normalised(self.refine, w_in, seeds)
 
     def training_loss(
-        self, w_in: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None
+        self, w_in: torch.Tensor, target: torch.Tensor, seeds: Sequence[int]
     ) -> torch.Tensor:
         """The mean over the batch of ``|f(z, 0, 0) - u|²`` (``k = 0``) or ``|f(z, u + σ_k ε, k)
         - ε|²`` (``k ≥ 1``), one ``k`` per sample drawn uniformly from ``{0..K}``, on
-        normalised frames; ``target`` is the next frame ``(B, 1, X, Y)``. ``k`` and ``ε`` are
-        drawn from ``generator`` (on the device of ``w_in``)."""
+        normalised frames; ``target`` is the next frame ``(B, 1, X, Y)``.
+
+        Sample ``i`` draws its ``k`` and then its ``ε`` from a generator seeded with
+        ``seeds[i]`` (on the device of ``w_in``), so its term does not depend on the rest of
+        the batch: the trainer keys the seeds by (run seed, step, place in the global batch),
+        which makes a resumed run and a run over several processes draw what one
+        uninterrupted process draws. This is the model's training objective: the trainer
+        minimises it instead of its :class:`~spectral_refiner.training.Objective`."""
         self.check_input(w_in)
         if target.shape != (w_in.shape[0], 1, *w_in.shape[2:]):
             raise SpectralRefinerError(
                 f"pde_refiner: the target must be (B, 1, X, Y) = "
                 f"{(w_in.shape[0], 1, *w_in.shape[2:])}, got {tuple(target.shape)}"
             )
+        if len(seeds) != w_in.shape[0]:
+            raise SpectralRefinerError(
+                f"pde_refiner.training_loss: {len(seeds)} seeds for a batch of {w_in.shape[0]}"
+            )
         mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
         z, u = (w_in - mean) / std, (target - mean) / std
         if not self.steps:
             return (self.predict(z, None, 0) - u).square().mean()
         b = z.shape[0]
-        k = torch.randint(0, self.steps + 1, (b,), generator=generator, device=z.device)
-        eps = torch.randn(u.shape, generator=generator, device=z.device, dtype=z.dtype)
+        ks, noises = [], []
+        for seed in seeds:  # one generator per sample: k first, then ε
+            gen = torch.Generator(z.device).manual_seed(int(seed))
+            ks.append(torch.randint(0, self.steps + 1, (1,), generator=gen, device=z.device))
+            noises.append(torch.randn(u.shape[1:], generator=gen, device=z.device, dtype=z.dtype))
+        k, eps = torch.cat(ks), torch.stack(noises)
         sigma = torch.cat((self.sigmas().new_zeros(1), self.sigmas())).to(z)[k].view(b, 1, 1, 1)
         denoise = (k > 0).view(b, 1, 1, 1)
         estimate = torch.where(denoise, u + sigma * eps, torch.zeros_like(u))

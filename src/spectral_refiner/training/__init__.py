@@ -15,6 +15,7 @@ from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train
 from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective, physics_loss
 from .optim import Optimisation, build_optimisation
+from .own_loss import has_own_loss, sample_seeds
 from .run import MetricsLog, RunDir
 from .settings import DataConfig, LossConfig, OnlineConfig, OptimConfig, TrainConfig
 from .signals import StopOnSignal, ignore_interrupts
@@ -44,6 +45,7 @@ __all__ = [
     "capture_rng",
     "closure_correlation",
     "closure_figures",
+    "has_own_loss",
     "hybrid_kwargs",
     "ignore_interrupts",
     "load_checkpoint",
@@ -51,6 +53,7 @@ __all__ = [
     "physics_loss",
     "relative_error",
     "restore_rng",
+    "sample_seeds",
     "save_checkpoint",
     "train",
     "train_closure",

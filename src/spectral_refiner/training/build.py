@@ -21,6 +21,7 @@ from .checkpoint import load_checkpoint, restore_rng
 from .hybrid import HYBRID, hybrid_kwargs
 from .losses import Objective
 from .optim import Optimisation, build_optimisation
+from .own_loss import check_own_loss
 from .run import RunDir
 from .settings import TrainConfig
 from .sources import build_source
@@ -88,6 +89,7 @@ def train(
         recipe, name = getattr(flow, "preset", None), str(getattr(flow, "source", ""))
         kwargs = hybrid_kwargs(kwargs, problem, recipe, name)
     model = build_model(config.model["name"], **kwargs)
+    check_own_loss(model, loss.physics_weight)
     model.to(device=device, dtype=dtype)
     if model.data_normalization:  # scalar statistics of the training data
         model.set_normalization(*source.normalization())

@@ -6,7 +6,9 @@ directory, the run's :class:`~spectral_refiner.problem.Problem`) and only runs t
 :func:`~.build.train` assembles them from a config.
 
 One step on a batch of windows ``(w_in, y)`` minimises the objective (relative ``H^s`` error
-of ``p = G(w_in)`` against ``y`` and/or the scaled Navier–Stokes residual of ``w_in ⊕ p``);
+of ``p = G(w_in)`` against ``y`` and/or the scaled Navier–Stokes residual of ``w_in ⊕ p``),
+or, for a model with its own ``training_loss`` (PDE-Refiner), that loss with per-sample
+seeds keyed by (seed, step, place in the global batch) (:mod:`~.own_loss`);
 mixed precision on CUDA (the spectral transforms stay in float32, see
 :class:`~spectral_refiner.models.SpectralConv`). Validation and test windows report the
 metrics of :data:`~spectral_refiner.metrics.WINDOW_METRICS`, η with the Problem's α.
@@ -48,6 +50,7 @@ from ..problem import Problem
 from .checkpoint import capture_rng, load_checkpoint, model_from_checkpoint
 from .losses import Objective
 from .optim import Optimisation
+from .own_loss import OwnLoss, has_own_loss, sample_seeds
 from .run import MetricsLog, RunDir
 from .settings import TrainConfig
 from .signals import StopOnSignal
@@ -117,12 +120,14 @@ class Trainer:
         self.device, self.dtype = param.device, param.dtype
         self.batch = config.data.batch_size // self.world
         self.steps_per_epoch = source.steps_per_epoch
+        self.own_loss = has_own_loss(model)
+        trained = OwnLoss(model) if self.own_loss else model
         self.ddp = (
             DistributedDataParallel(
-                model, device_ids=[self.device] if self.device.type == "cuda" else None
+                trained, device_ids=[self.device] if self.device.type == "cuda" else None
             )
             if self.world > 1
-            else model
+            else trained
         )
 
     # ------------------------------------------------------------------ steps
@@ -133,10 +138,17 @@ class Trainer:
         w_out = w_out.to(self.device, self.dtype, non_blocking=True)
         self.model.train()
         o = self.optim
-        with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
-            pred = self.ddp(w_in)
-        loss, parts = self.objective(w_in, pred, w_out)
         n = w_in.shape[0]
+        if self.own_loss:  # the model's objective; sample j of this rank is r + j W globally
+            positions = range(self.rank, self.rank + n * self.world, self.world)
+            seeds = sample_seeds(self.config.seed, self.progress.step, positions)
+            with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
+                loss = self.ddp(w_in, w_out, seeds)
+            parts = {"data": loss.detach()}
+        else:
+            with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
+                pred = self.ddp(w_in)
+            loss, parts = self.objective(w_in, pred, w_out)
         o.optimizer.zero_grad(set_to_none=True)
         o.scaler.scale(loss * (n * self.world / n_global)).backward()
         clip = self.config.optim.grad_clip
