@@ -3,6 +3,7 @@ handling, checkpoints, run directories and the trainer (offline or online, DDP),
 from a config by :func:`train`."""
 
 from ..metrics import relative_error  # re-exported: the error the losses use
+from .all2all import All2AllPairs, eval_pairs, lead_frames, lead_time_kwargs
 from .build import train
 from .checkpoint import (
     capture_rng,
@@ -13,7 +14,9 @@ from .checkpoint import (
 )
 from .closure import closure_correlation, train_closure
 from .hybrid import HYBRID, hybrid_kwargs
+from .init_from import FREEZE, freeze_trunk, init_from, interface_layers
 from .losses import Objective, physics_loss
+from .mixture import PARAMETERS, MixtureWindows, parameter_channels
 from .optim import Optimisation, build_optimisation
 from .run import MetricsLog, RunDir
 from .settings import DataConfig, LossConfig, OnlineConfig, OptimConfig, TrainConfig
@@ -22,12 +25,16 @@ from .sources import DataSource, FileWindows, OnlineWindows, build_source
 from .trainer import Progress, Trainer
 
 __all__ = [
+    "FREEZE",
     "HYBRID",
+    "PARAMETERS",
+    "All2AllPairs",
     "DataConfig",
     "DataSource",
     "FileWindows",
     "LossConfig",
     "MetricsLog",
+    "MixtureWindows",
     "Objective",
     "OnlineConfig",
     "OnlineWindows",
@@ -42,10 +49,17 @@ __all__ = [
     "build_source",
     "capture_rng",
     "closure_correlation",
+    "eval_pairs",
+    "freeze_trunk",
     "hybrid_kwargs",
     "ignore_interrupts",
+    "init_from",
+    "interface_layers",
+    "lead_frames",
+    "lead_time_kwargs",
     "load_checkpoint",
     "model_from_checkpoint",
+    "parameter_channels",
     "physics_loss",
     "relative_error",
     "restore_rng",
