@@ -3,6 +3,7 @@ long rollouts, the surrogate-versus-solver comparison, figures and the HTML repo
 
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
+from .efficiency import SIZES, efficiency, efficiency_gains, power_law
 from .evaluate import evaluate_run, rollout
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
@@ -19,6 +20,7 @@ from .runs import (
 )
 
 __all__ = [
+    "SIZES",
     "SPLITS",
     "RunData",
     "Selection",
@@ -27,6 +29,8 @@ __all__ = [
     "comparison_key",
     "data_key",
     "default_report_folder",
+    "efficiency",
+    "efficiency_gains",
     "evaluate_run",
     "evaluation_key",
     "flow_statistics",
@@ -37,6 +41,7 @@ __all__ = [
     "open_run_data",
     "pareto_front",
     "plot_dataset",
+    "power_law",
     "predict_file",
     "read_comparisons",
     "read_evaluations",

@@ -43,7 +43,7 @@ from ..errors import SpectralRefinerError
 from ..problem import Problem
 from .run import RunDir
 from .settings import TrainConfig
-from .sources import Batch, deal, epoch_steps
+from .sources import Batch, deal, epoch_steps, first_trajectories
 
 __all__ = ["PARAMETERS", "MixtureWindows", "parameter_channels"]
 
@@ -125,8 +125,13 @@ class MixtureWindows:
                     )
                 self.splits.append({k: record[f][k] for k in ("train", "val", "test")})
             else:
-                n = flow.frames.shape[0]
-                self.splits.append(split_trajectories(n, d.val_split, d.test_split, config.seed))
+                split = split_trajectories(
+                    flow.frames.shape[0], d.val_split, d.test_split, config.seed
+                )
+                split["train"] = first_trajectories(
+                    split["train"], d.train_trajectories, flow.source
+                )
+                self.splits.append(split)
         self.n_starts = [
             check_windows(flow.frames.shape[1], d.t_in, d.t_out, d.frame_stride, flow.source)
             for flow in self.flows

@@ -47,6 +47,10 @@ class DataConfig:
     on the lead time; validation and test at the lead times ``eval_leads``, every frame lead
     up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``).
 
+    ``train_trajectories``: train on only the first so many of the (shuffled) training
+    trajectories of each file, the validation and test trajectories unchanged (sample-efficiency
+    curves: every size is tested on the same trajectories).
+
     ``files``: several files mixed in one run (:mod:`~.mixture`, instead of ``file``), the
     equation's ``parameters`` given to the model as constant input channels.
     """
@@ -66,6 +70,7 @@ class DataConfig:
     sampling: str = "windows"
     max_lead: float | None = None
     eval_leads: list[float] = field(default_factory=list)
+    train_trajectories: int | None = None
     files: list[str] = field(default_factory=list)
     parameters: list[str] = field(
         default_factory=lambda: ["viscosity", "drag", "forcing_amplitude"]
@@ -240,6 +245,10 @@ class TrainConfig:
                     "mixes windows of several equations: set data.sampling=windows and "
                     "loss.physics_weight=0",
                 )
+        if d.train_trajectories is not None and d.train_trajectories < 1:
+            raise bad(
+                "data.train_trajectories", f"must be >= 1 or none, got {d.train_trajectories}"
+            )
         if d.max_lead is not None and not d.max_lead > 0:
             raise bad("data.max_lead", f"must be positive or none, got {d.max_lead}")
         if self.freeze not in ("none", "trunk"):

@@ -56,7 +56,15 @@ from .run import RunDir
 from .settings import TrainConfig
 from .signals import ignore_interrupts
 
-__all__ = ["DataSource", "FileWindows", "OnlineWindows", "build_source", "deal", "epoch_steps"]
+__all__ = [
+    "DataSource",
+    "FileWindows",
+    "OnlineWindows",
+    "build_source",
+    "deal",
+    "epoch_steps",
+    "first_trajectories",
+]
 
 Batch = (
     tuple[torch.Tensor, torch.Tensor, int]
@@ -125,6 +133,7 @@ class FileWindows(_Trajectories):
             split = {k: record[k] for k in ("train", "val", "test")}
         else:
             split = split_trajectories(flow.frames.shape[0], d.val_split, d.test_split, config.seed)
+            split["train"] = first_trajectories(split["train"], d.train_trajectories, flow.source)
         super().__init__(flow, split, config)
         self.seed, self.rank, self.world, self.pin = config.seed, rank, world, pin
         self.steps_per_epoch = epoch_steps(
@@ -279,6 +288,19 @@ class OnlineWindows(_Trajectories):
             "online_trajectories": float(total[1]),
             "online_consumed_per_s": float(total[2]) / elapsed,
         }
+
+
+def first_trajectories(train: list[int], count: int | None, source: str) -> list[int]:
+    """The first ``count`` training trajectories (all with ``None``); an error if there are
+    fewer."""
+    if count is None:
+        return train
+    if count > len(train):
+        raise SpectralRefinerError(
+            f"data.train_trajectories={count}, but {source} leaves {len(train)} training "
+            "trajectories after the validation and test split: lower it or use a larger file"
+        )
+    return train[:count]
 
 
 def epoch_steps(windows: int, batch_size: int, world: int) -> int:
