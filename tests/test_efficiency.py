@@ -56,7 +56,9 @@ def test_efficiency_runs_both_sides_on_the_same_test_set_and_resumes(tmp_path, c
     pre_config.data.file = random_file(tmp_path / "pre.h5", 1)
     train(pre_config, str(tmp_path / "pre"), progress=False)
     down = random_file(tmp_path / "down.h5", 2)
-    result = efficiency(config, down, str(tmp_path / "pre"), str(tmp_path / "eff"), [1, 2], None)
+    result = efficiency(
+        config, down, str(tmp_path / "pre"), str(tmp_path / "eff"), [1, 2], None, progress=False
+    )
     saved = json.loads((tmp_path / "eff/efficiency.json").read_text())
     assert saved["sizes"] == [1, 2] and set(saved["errors"]) == {"1", "2"}
     assert saved["gains"]["reference"] == 2 and saved == json.loads(json.dumps(result))
@@ -69,8 +71,15 @@ def test_efficiency_runs_both_sides_on_the_same_test_set_and_resumes(tmp_path, c
     assert [len(s["train"]) for s in splits] == [1, 1, 2, 2]
     assert splits[2]["train"][:1] == splits[0]["train"]  # nested training sets
     assert "re-initialised" not in capsys.readouterr().out  # same channels: all restored
+    drawn = json.loads((tmp_path / "eff/efficiency.json").read_text())
+    curve = json.loads((tmp_path / "eff/efficiency-curve.json").read_text())
+    (panel,) = curve.values()
+    assert panel["pretrained (test rel L2)"] == [drawn["errors"][n]["pretrained"] for n in "12"]
+    assert "EG" in (tmp_path / "eff/efficiency.html").read_text()
     stamp = (tmp_path / "eff/N-2/pretrained/summary.json").stat().st_mtime_ns
-    again = efficiency(config, down, str(tmp_path / "pre"), str(tmp_path / "eff"), [1, 2], None)
+    again = efficiency(
+        config, down, str(tmp_path / "pre"), str(tmp_path / "eff"), [1, 2], None, progress=False
+    )
     assert again == result
     assert (tmp_path / "eff/N-2/pretrained/summary.json").stat().st_mtime_ns == stamp
 

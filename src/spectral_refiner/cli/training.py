@@ -85,6 +85,8 @@ def _train_config(args: argparse.Namespace):
         config.data = dataclasses.replace(config.data, file=None, online=args.online)
     elif config.data.file:
         config.data = dataclasses.replace(config.data, file=str(Path(config.data.file).resolve()))
+    files = [str(Path(f).resolve()) for f in config.data.files]  # a mixture's, for --resume
+    config.data = dataclasses.replace(config.data, files=files)
     if args.init_from:  # a pretrained run or checkpoint (training/init_from.py)
         config.init_from = str(Path(args.init_from).resolve())
     if args.freeze:

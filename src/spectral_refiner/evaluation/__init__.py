@@ -4,6 +4,7 @@ long rollouts, the surrogate-versus-solver comparison, figures and the HTML repo
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
 from .efficiency import SIZES, efficiency, efficiency_gains, power_law
+from .efficiency_report import plot_efficiency, write_efficiency_report
 from .evaluate import evaluate_run, rollout
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
@@ -41,6 +42,7 @@ __all__ = [
     "open_run_data",
     "pareto_front",
     "plot_dataset",
+    "plot_efficiency",
     "power_law",
     "predict_file",
     "read_comparisons",
@@ -48,5 +50,6 @@ __all__ = [
     "rollout",
     "trained_on",
     "verdict",
+    "write_efficiency_report",
     "write_report",
 ]

@@ -17,7 +17,8 @@ where ``N*`` solves ``E_pre(N*) = E_scratch(N_r)`` on the fine-tuned fit,
 EG ≥ 4 says the pretrained model reaches the from-scratch error of ``N_r`` trajectories with a
 quarter of them. Every run of a size goes into ``OUT/N-<N>/scratch``
 and ``OUT/N-<N>/pretrained``; ``OUT/efficiency.json`` is rewritten atomically after each run, and
-a rerun of the same command skips finished runs and resumes an interrupted one.
+a rerun of the same command skips finished runs and resumes an interrupted one. The curve goes
+to ``OUT/efficiency-curve.png`` and ``OUT/efficiency.html`` (:mod:`.efficiency_report`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..atomic import atomic_write_text, check_folder
 from ..data import read_info, split_trajectories
 from ..errors import SpectralRefinerError
 from ..training import RunDir, TrainConfig, train
+from .efficiency_report import write_efficiency_report
 
 __all__ = ["SIZES", "efficiency", "efficiency_gains", "power_law"]
 
@@ -143,4 +145,5 @@ def efficiency(
             reference,
         )
     atomic_write_text(folder / "efficiency.json", json.dumps(result, indent=1) + "\n")
+    write_efficiency_report(result, folder)
     return result
