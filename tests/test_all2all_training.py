@@ -4,11 +4,17 @@ settings are one line."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 
+from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import Preset, seed_keys, write_dataset
 from spectral_refiner.errors import SpectralRefinerError
@@ -133,6 +139,9 @@ def test_stopped_and_resumed_all2all_run_is_bit_identical(stokes_file, tmp_path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # 40 training trajectories x 2 pairs in batches of 8, 2 epochs
     assert resumed["steps"] == whole["steps"] == 2 * 10
+    # evaluate takes fixed-window runs: an all2all run is refused in one line
+    args = ["evaluate", "--run", str(tmp_path / "whole"), "--data", str(stokes_file), "--quiet"]
+    assert main(args) == 2
 
 
 @pytest.mark.parametrize(
@@ -152,3 +161,57 @@ def test_bad_all2all_settings_are_one_line(stokes_file, tmp_path, changes, model
     with pytest.raises(SpectralRefinerError, match=message) as err:
         train(all2all_config(stokes_file, *changes, model=model), str(tmp_path / "run"))
     assert "\n" not in str(err.value) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_all2all_matches_one_process(stokes_file, tmp_path):
+    """Two gloo ranks, each with half of every global batch of pairs and their lead times,
+    follow the single-process loss curve (float64, to 1e-9 relative)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model": {
+                    "name": "fno2d",
+                    "width": 4,
+                    "modes": 3,
+                    "n_layers": 1,
+                    "condition_on": "lead_time",
+                },
+                "data": {
+                    "file": str(stokes_file),
+                    "sampling": "all2all",
+                    "t_in": 1,
+                    "t_out": 1,
+                    "val_split": 2,
+                    "test_split": 2,
+                    "samples_per_trajectory": 1,
+                    "batch_size": 6,
+                },
+                "optim": {"epochs": 1},
+                "dtype": "float64",
+                "device": "cpu",
+            }
+        )
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["-m", "spectral_refiner.cli", "train", "--config", str(config), "--quiet", "--out"]
+    one = subprocess.run([sys.executable, *args, str(tmp_path / "one")], env=env, timeout=600)
+    assert one.returncode == 0
+    launch = ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29547"]
+    two = subprocess.run(
+        [sys.executable, *launch, *args, str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+
+    def losses(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [r["loss"] for r in map(json.loads, lines) if r["kind"] == "step"]
+
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(a) == len(b) == 7  # 40 pairs in global batches of 6: the last one of 4
+    np.testing.assert_allclose(b, a, rtol=1e-9)

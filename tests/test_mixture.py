@@ -140,3 +140,10 @@ def test_files_of_different_resolutions_need_a_resolution_setting(files, tmp_pat
     err = capsys.readouterr().err
     assert "different resolutions" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "cli").exists()
+
+
+def test_evaluating_a_mixture_run_is_refused_in_one_line(files, tmp_path, capsys):
+    train(mixture_config(files, "optim.epochs=1"), str(tmp_path / "run"), progress=False)
+    code = main(["evaluate", "--run", str(tmp_path / "run"), "--data", files[0], "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a mixture of files" in err and len(err.strip().splitlines()) == 1
