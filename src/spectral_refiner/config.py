@@ -52,7 +52,7 @@ _SECTIONS = {
     "loss": LossConfig,
     "optim": OptimConfig,
 }
-_TOP = {"seed": int, "device": str, "dtype": str}
+_TOP = {"seed": int, "device": str, "dtype": str, "init_from": str | None, "freeze": str}
 
 
 def _model_section(raw: Any) -> dict[str, Any]:

@@ -56,13 +56,21 @@ def relative_error(
 
 @torch.no_grad()
 def window_metrics(
-    w_in: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, residual: Residual
+    w_in: torch.Tensor,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    residual: Residual,
+    *,
+    eta: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Each of :data:`WINDOW_METRICS` per window, ``(B,)``: the relative errors of ``pred``
-    against ``target`` (with the residual's ``α``) and the estimate η of the prediction."""
+    against ``target`` (with the residual's ``α``) and the estimate η of the prediction
+    (NaN with ``eta=False``: samples that are not windows of consecutive frames)."""
     out = {
         name: relative_error(pred, target, residual.grid, s, residual.alpha)
         for name, s in ORDERS.items()
     }
-    out["eta"] = residual.of_prediction(w_in, pred)
+    out["eta"] = (
+        residual.of_prediction(w_in, pred) if eta else torch.full_like(out["rel_l2"], float("nan"))
+    )
     return out

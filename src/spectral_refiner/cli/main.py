@@ -17,6 +17,7 @@ from ..errors import SpectralRefinerError
 from ..threads import pin_threads
 from .data import add_data_commands
 from .demo import add_demo_command
+from .efficiency import add_efficiency_command
 from .evaluation import add_evaluation_commands
 from .options import add_threads
 from .output import interrupted
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_prediction_commands(sub)
     add_evaluation_commands(sub)
+    add_efficiency_command(sub)
     add_demo_command(sub)
     return parser
 

@@ -12,7 +12,7 @@ from ..data import check_dataset, get_preset, rank_and_world
 from ..errors import SpectralRefinerError
 from ..hybrid import CLOSURE_INPUTS
 from ..metrics import WINDOW_METRICS
-from ..training import CLOSURE_MODELS, RunDir, train, train_closure
+from ..training import CLOSURE_MODELS, FREEZE, RunDir, train, train_closure
 from .options import (
     add_data,
     add_out,
@@ -56,6 +56,8 @@ def _train_config(args: argparse.Namespace):
                 ("--set", args.set),
                 ("--online", args.online),
                 ("--out", args.out),
+                ("--init-from", args.init_from),
+                ("--freeze", args.freeze),
             )
             if value
         ]
@@ -84,8 +86,14 @@ def _train_config(args: argparse.Namespace):
         config.data = dataclasses.replace(config.data, file=None, online=args.online)
     elif config.data.file:
         config.data = dataclasses.replace(config.data, file=str(Path(config.data.file).resolve()))
+    files = [str(Path(f).resolve()) for f in config.data.files]  # a mixture's, for --resume
+    config.data = dataclasses.replace(config.data, files=files)
+    if args.init_from:  # a pretrained run or checkpoint (training/init_from.py)
+        config.init_from = str(Path(args.init_from).resolve())
+    if args.freeze:
+        config.freeze = args.freeze
     out = args.out or str(Path("runs") / Path(args.config).stem)
-    return config, out
+    return config.validate(), out
 
 
 def _print_summary(summary: dict, out: str) -> None:
@@ -181,6 +189,18 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_out(p, "RUN_DIR", "run directory (default runs/CONFIG_NAME)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_OR_CHECKPOINT",
+        help="start from a pretrained model of the same family (layers whose channels differ "
+        "are re-initialised, with a message)",
+    )
+    p.add_argument(
+        "--freeze",
+        choices=FREEZE,
+        help="with --init-from: train only the input/output layers (trunk) or everything "
+        "(none, the default)",
+    )
     add_overwrite(p, "the contents of an existing --out")
     add_threads(p)
     add_quiet(p)

@@ -226,6 +226,32 @@ PRESETS: dict[str, Preset] = {
             batch_size=8,
             store_subgrid=True,
         ),
+        # Two more families of the same equation for pretraining mixtures (issue 18): unforced,
+        # 2π box, ν = 1e-3, the McWilliams preset's resolutions.
+        Preset(
+            name="shear-layer-re1000",
+            description="Perturbed double shear layer (random thickness and interface "
+            "perturbation), 2pi box, nu=1e-3, unforced: frames t=0..5, 0.1 apart",
+            box_length=2 * math.pi,
+            viscosity=1e-3,
+            initial_condition="shear-layer",
+            frame_interval=0.1,
+            n_frames=51,
+            n_trajectories=256,
+            batch_size=8,
+        ),
+        Preset(
+            name="vortices-re1000",
+            description="Random Gaussian vortices (4-12, random signs and radii), 2pi box, "
+            "nu=1e-3, unforced: frames t=0..5, 0.1 apart",
+            box_length=2 * math.pi,
+            viscosity=1e-3,
+            initial_condition="vortices",
+            frame_interval=0.1,
+            n_frames=51,
+            n_trajectories=256,
+            batch_size=8,
+        ),
         Preset(
             name="tiny",
             description="FNO-type forced flow at 64^2 stored at 32^2: seconds on a laptop",

@@ -6,6 +6,8 @@ tuned classical closures, hybrids) with its verdict, figures and the HTML report
 from .closure_tuning import TUNABLE, minimise_1d, tune_closure
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
+from .efficiency import SIZES, efficiency, efficiency_gains, power_law
+from .efficiency_report import plot_efficiency, write_efficiency_report
 from .evaluate import evaluate_run, rollout
 from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
 from .hybrid_verdict import (
@@ -32,6 +34,7 @@ from .uncertainty import sample_rollouts, spearman, uncertainty
 
 __all__ = [
     "CLOSURE_NAMES",
+    "SIZES",
     "SPLITS",
     "TUNABLE",
     "RunData",
@@ -44,6 +47,8 @@ __all__ = [
     "data_key",
     "default_report_folder",
     "dominates",
+    "efficiency",
+    "efficiency_gains",
     "evaluate_run",
     "evaluation_key",
     "flow_statistics",
@@ -57,6 +62,8 @@ __all__ = [
     "open_run_data",
     "pareto_front",
     "plot_dataset",
+    "plot_efficiency",
+    "power_law",
     "predict_file",
     "read_comparisons",
     "read_evaluations",
@@ -69,5 +76,6 @@ __all__ = [
     "tune_closure",
     "uncertainty",
     "verdict",
+    "write_efficiency_report",
     "write_report",
 ]

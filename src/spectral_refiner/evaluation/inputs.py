@@ -190,6 +190,13 @@ def open_run_data(
     run = RunDir.existing(run_dir)
     checkpoint = run.checkpoint_path()
     payload = load_checkpoint(checkpoint)
+    split = payload.get("split", {})
+    if split.get("sampling") == "all2all" or "files" in split:
+        kind = "all2all pairs" if "files" not in split else "a mixture of files"
+        raise SpectralRefinerError(
+            f"{run.path} was trained on {kind}: evaluate, predict and compare-solver take "
+            "runs of fixed windows of one file (its test errors are in summary.json)"
+        )
     problem = Problem.from_checkpoint(payload, str(checkpoint))
     model = model_from_checkpoint(payload).eval()
     flow = read_flow(data_file)

@@ -3,6 +3,7 @@ handling, checkpoints, run directories and the trainer (offline or online, DDP),
 from a config by :func:`train`."""
 
 from ..metrics import relative_error  # re-exported: the error the losses use
+from .all2all import All2AllPairs, eval_pairs, lead_frames, lead_time_kwargs
 from .build import train
 from .checkpoint import (
     capture_rng,
@@ -13,7 +14,9 @@ from .checkpoint import (
 )
 from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
 from .hybrid import HYBRID, hybrid_kwargs
+from .init_from import FREEZE, freeze_trunk, init_from, interface_layers
 from .losses import Objective, physics_loss
+from .mixture import PARAMETERS, MixtureWindows, parameter_channels
 from .optim import Optimisation, build_optimisation
 from .own_loss import has_own_loss, sample_seeds
 from .run import MetricsLog, RunDir
@@ -24,12 +27,16 @@ from .trainer import Progress, Trainer
 
 __all__ = [
     "CLOSURE_MODELS",
+    "FREEZE",
     "HYBRID",
+    "PARAMETERS",
+    "All2AllPairs",
     "DataConfig",
     "DataSource",
     "FileWindows",
     "LossConfig",
     "MetricsLog",
+    "MixtureWindows",
     "Objective",
     "OnlineConfig",
     "OnlineWindows",
@@ -45,11 +52,18 @@ __all__ = [
     "capture_rng",
     "closure_correlation",
     "closure_figures",
+    "eval_pairs",
+    "freeze_trunk",
     "has_own_loss",
     "hybrid_kwargs",
     "ignore_interrupts",
+    "init_from",
+    "interface_layers",
+    "lead_frames",
+    "lead_time_kwargs",
     "load_checkpoint",
     "model_from_checkpoint",
+    "parameter_channels",
     "physics_loss",
     "relative_error",
     "restore_rng",

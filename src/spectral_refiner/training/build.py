@@ -17,9 +17,12 @@ import torch
 from ..data import barrier, init_from_env, local_device, parse_dtype, rank_and_world
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator, build_model
+from .all2all import All2AllPairs, lead_time_kwargs
 from .checkpoint import load_checkpoint, restore_rng
 from .hybrid import HYBRID, hybrid_kwargs
+from .init_from import freeze_trunk, init_from
 from .losses import Objective
+from .mixture import MixtureWindows
 from .optim import Optimisation, build_optimisation
 from .own_loss import check_own_loss
 from .run import RunDir
@@ -48,7 +51,9 @@ def train(
     config = config.validate()
     device = local_device(config.device)
     init_from_env(device)
-    reads = (config.data.file,) if config.data.file else ()
+    reads = ((config.data.file,) if config.data.file else tuple(config.data.files)) + (
+        (config.init_from,) if config.init_from else ()
+    )
     run = RunDir.existing(out) if resume else RunDir.check_new(out, overwrite, reads)
     if resume and rank_and_world()[0] == 0:
         run.repair()  # a kill between checkpoint writes: make them agree before loading
@@ -66,9 +71,14 @@ def train(
     if checkpoint is not None:
         state = Progress(**checkpoint["progress"])
         state.segment += 1
-    source = build_source(
-        config, run, resume=resume, segment=state.segment, rank=rank, world=world, device=device
-    )
+    if d.sampling == "all2all":
+        source = All2AllPairs(config, run, resume, rank, world, pin=device.type == "cuda")
+    elif d.files:
+        source = MixtureWindows(config, run, resume, rank, world, pin=device.type == "cuda")
+    else:
+        source = build_source(
+            config, run, resume=resume, segment=state.segment, rank=rank, world=world, device=device
+        )
     problem = source.problem.with_window(d.t_in, d.t_out, d.frame_stride, config.loss.alpha)
     loss = config.loss
     objective = Objective(
@@ -88,11 +98,19 @@ def train(
         flow = getattr(source, "flow", None)
         recipe, name = getattr(flow, "preset", None), str(getattr(flow, "source", ""))
         kwargs = hybrid_kwargs(kwargs, problem, recipe, name)
+    if d.sampling == "all2all":
+        kwargs = lead_time_kwargs(config.model["name"], kwargs, source.max_lead_time)
+    if d.files:  # the parameter channels follow the frames
+        kwargs["t_in"] += len(d.parameters)
     model = build_model(config.model["name"], **kwargs)
     check_own_loss(model, loss.physics_weight)
     model.to(device=device, dtype=dtype)
     if model.data_normalization:  # scalar statistics of the training data
         model.set_normalization(*source.normalization())
+    if config.init_from and checkpoint is None:  # a resumed run has its own weights
+        init_from(model, config.init_from, say=print if rank == 0 else lambda _: None)
+    if config.freeze == "trunk":
+        freeze_trunk(model)
     _check_forward(model, problem.resolution, device, dtype)
     optim = build_optimisation(
         model.parameters(), config.optim, source.steps_per_epoch, device, verbose=rank == 0

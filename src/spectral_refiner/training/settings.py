@@ -1,4 +1,6 @@
-"""Typed settings of a training run: five sections and three top-level keys.
+"""Typed settings of a training run: five sections and five top-level keys (``init_from``, a
+pretrained run or checkpoint to start from, and ``freeze``, ``none`` or ``trunk``: see
+:mod:`~.init_from`).
 
 Every field has a default; :meth:`TrainConfig.validate` checks what the types alone do not.
 YAML in and out, ``--set`` overrides and the shipped configs are :mod:`spectral_refiner.config`'s
@@ -16,6 +18,7 @@ from ..metrics import ERRORS
 
 __all__ = [
     "OPTIMIZERS",
+    "SAMPLINGS",
     "SCHEDULES",
     "DataConfig",
     "LossConfig",
@@ -26,6 +29,7 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
+SAMPLINGS = ("windows", "all2all")
 
 
 @dataclass
@@ -37,6 +41,18 @@ class DataConfig:
     every epoch, ``samples_per_trajectory`` per trajectory); validation and test windows at
     ``eval_windows`` fixed, evenly spaced times (the first at the trajectory's start).
     ``val_split`` / ``test_split``: a fraction of the trajectories if below 1, else a count.
+
+    ``sampling``: ``windows`` (the above) or ``all2all`` (:mod:`~.all2all`: pairs of frames
+    at most ``max_lead`` apart in time, the whole trajectory if none, for a model conditioned
+    on the lead time; validation and test at the lead times ``eval_leads``, every frame lead
+    up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``).
+
+    ``train_trajectories``: train on only the first so many of the (shuffled) training
+    trajectories of each file, the validation and test trajectories unchanged (sample-efficiency
+    curves: every size is tested on the same trajectories).
+
+    ``files``: several files mixed in one run (:mod:`~.mixture`, instead of ``file``), the
+    equation's ``parameters`` given to the model as constant input channels.
     """
 
     file: str | None = None
@@ -51,6 +67,14 @@ class DataConfig:
     eval_windows: int = 1
     batch_size: int = 8
     workers: int = 0
+    sampling: str = "windows"
+    max_lead: float | None = None
+    eval_leads: list[float] = field(default_factory=list)
+    train_trajectories: int | None = None
+    files: list[str] = field(default_factory=list)
+    parameters: list[str] = field(
+        default_factory=lambda: ["viscosity", "drag", "forcing_amplitude"]
+    )
 
 
 @dataclass
@@ -124,6 +148,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"
+    init_from: str | None = None
+    freeze: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,6 +221,38 @@ class TrainConfig:
             if value < 0 or (positive and value <= 0):
                 need = "positive" if positive else ">= 0"
                 raise bad(f"model.{key}", f"must be {need}, got {value}")
+        if d.sampling not in SAMPLINGS:
+            raise bad("data.sampling", f"must be one of {', '.join(SAMPLINGS)}, got {d.sampling!r}")
+        if d.sampling == "all2all":
+            if d.online is not None:
+                raise bad("data.sampling", "all2all trains on a file's trajectories: give --data")
+            if (d.t_in, d.t_out, d.frame_stride) != (1, 1, 1):
+                raise bad(
+                    "data.sampling",
+                    "all2all maps one frame to one later frame: set data.t_in=1, "
+                    "data.t_out=1 and data.frame_stride=1",
+                )
+            if loss.physics_weight:
+                raise bad("loss.physics_weight", "must be 0 with all2all (pairs are not windows)")
+        if d.files:
+            if d.file is not None or d.online is not None:
+                raise bad(
+                    "data.files", "mixes files by itself: leave data.file and data.online unset"
+                )
+            if d.sampling != "windows" or loss.physics_weight:
+                raise bad(
+                    "data.files",
+                    "mixes windows of several equations: set data.sampling=windows and "
+                    "loss.physics_weight=0",
+                )
+        if d.train_trajectories is not None and d.train_trajectories < 1:
+            raise bad(
+                "data.train_trajectories", f"must be >= 1 or none, got {d.train_trajectories}"
+            )
+        if d.max_lead is not None and not d.max_lead > 0:
+            raise bad("data.max_lead", f"must be positive or none, got {d.max_lead}")
+        if self.freeze not in ("none", "trunk"):
+            raise bad("freeze", f"must be none or trunk, got {self.freeze!r}")
         if self.dtype not in ("float32", "float64"):
             raise bad("dtype", f"must be float32 or float64, got {self.dtype!r}")
         return self

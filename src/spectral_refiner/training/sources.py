@@ -9,6 +9,9 @@ A :class:`DataSource` gives the trainer
 * :meth:`~DataSource.normalization`: the scalar mean and std of the training data;
 * :meth:`~DataSource.record`: what the run trained on, for ``split.json`` and checkpoints
   (trajectory indices, their keys ``(seed, index)`` and the family the keys belong to);
+* a batch (and an evaluation sample) may carry a last item, a dict of conditioning tensors
+  (``{"lead_time": (B,)}``) that the trainer passes to the model as keywords; a source whose
+  windows solve several equations sets ``estimates = False`` (η is then NaN);
 * ``problem``: the data's :class:`~spectral_refiner.problem.Problem` (no window); and
   :meth:`~DataSource.rates`, extra per-epoch numbers (the online stream's).
 
@@ -53,9 +56,20 @@ from .run import RunDir
 from .settings import TrainConfig
 from .signals import ignore_interrupts
 
-__all__ = ["DataSource", "FileWindows", "OnlineWindows", "build_source"]
+__all__ = [
+    "DataSource",
+    "FileWindows",
+    "OnlineWindows",
+    "build_source",
+    "deal",
+    "epoch_steps",
+    "first_trajectories",
+]
 
-Batch = tuple[torch.Tensor, torch.Tensor, int]
+Batch = (
+    tuple[torch.Tensor, torch.Tensor, int]
+    | tuple[torch.Tensor, torch.Tensor, int, dict[str, torch.Tensor]]
+)
 
 
 class DataSource(Protocol):
@@ -119,38 +133,21 @@ class FileWindows(_Trajectories):
             split = {k: record[k] for k in ("train", "val", "test")}
         else:
             split = split_trajectories(flow.frames.shape[0], d.val_split, d.test_split, config.seed)
+            split["train"] = first_trajectories(split["train"], d.train_trajectories, flow.source)
         super().__init__(flow, split, config)
         self.seed, self.rank, self.world, self.pin = config.seed, rank, world, pin
-        # Every global batch of the epoch, the last one only if each rank gets a window.
-        windows = len(split["train"]) * d.samples_per_trajectory
-        full, rest = divmod(windows, d.batch_size)
-        self.steps_per_epoch = full + (rest >= world)
-        if self.steps_per_epoch == 0:
-            raise SpectralRefinerError(
-                f"{windows} training windows cannot feed {world} processes: use more "
-                "trajectories or raise data.samples_per_trajectory"
-            )
+        self.steps_per_epoch = epoch_steps(
+            len(split["train"]) * d.samples_per_trajectory, d.batch_size, world
+        )
 
     def batches(self, epoch: int, skip: int) -> Iterator[Batch]:
         d = self.data
         windows = random_windows(
             self.split["train"], self.n_starts, d.samples_per_trajectory, self.seed, epoch
         )
-        chunks = [
-            list(range(i, min(i + d.batch_size, len(windows))))
-            for i in range(0, len(windows), d.batch_size)
-        ][: self.steps_per_epoch]
-        shares = [chunk[self.rank :: self.world] for chunk in chunks[skip:]]
         dataset = WindowDataset(self.flow.frames, windows, d.t_in, d.t_out, d.frame_stride)
-        loader = DataLoader(
-            dataset,
-            batch_sampler=shares,
-            num_workers=d.workers,
-            worker_init_fn=ignore_interrupts,
-            pin_memory=self.pin,
-        )
-        for (w_in, w_out), chunk in zip(loader, chunks[skip:], strict=True):
-            yield w_in, w_out, len(chunk)
+        for (w_in, w_out), n_global in deal(self, dataset, skip):
+            yield w_in, w_out, n_global
 
     def normalization(self) -> tuple[float, float]:
         frames = self.flow.frames[self.split["train"]]
@@ -291,6 +288,51 @@ class OnlineWindows(_Trajectories):
             "online_trajectories": float(total[1]),
             "online_consumed_per_s": float(total[2]) / elapsed,
         }
+
+
+def first_trajectories(train: list[int], count: int | None, source: str) -> list[int]:
+    """The first ``count`` training trajectories (all with ``None``); an error if there are
+    fewer."""
+    if count is None:
+        return train
+    if count > len(train):
+        raise SpectralRefinerError(
+            f"data.train_trajectories={count}, but {source} leaves {len(train)} training "
+            "trajectories after the validation and test split: lower it or use a larger file"
+        )
+    return train[:count]
+
+
+def epoch_steps(windows: int, batch_size: int, world: int) -> int:
+    """Steps of an epoch of ``windows`` training samples: every global batch, the last one
+    only if each of the ``world`` ranks gets a sample; an error if there is none."""
+    full, rest = divmod(windows, batch_size)
+    if full + (rest >= world) == 0:
+        raise SpectralRefinerError(
+            f"{windows} training windows cannot feed {world} processes: use more "
+            "trajectories or raise data.samples_per_trajectory"
+        )
+    return full + (rest >= world)
+
+
+def deal(source: Any, dataset: Dataset, skip: int) -> Iterator[tuple[Any, int]]:
+    """The epoch's samples of ``dataset`` (in their order of use) as this rank's share of every
+    global batch after the first ``skip``, each with the global batch's size: ``source``'s
+    ``data.batch_size``, ``steps_per_epoch``, ``rank``, ``world`` and ``pin``."""
+    d = source.data
+    chunks = [
+        list(range(i, min(i + d.batch_size, len(dataset))))
+        for i in range(0, len(dataset), d.batch_size)
+    ][: source.steps_per_epoch]
+    shares = [chunk[source.rank :: source.world] for chunk in chunks[skip:]]
+    loader = DataLoader(
+        dataset,
+        batch_sampler=shares,
+        num_workers=d.workers,
+        worker_init_fn=ignore_interrupts,
+        pin_memory=source.pin,
+    )
+    yield from zip(loader, (len(chunk) for chunk in chunks[skip:]), strict=True)
 
 
 def build_source(

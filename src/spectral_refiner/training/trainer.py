@@ -122,6 +122,8 @@ class Trainer:
         self.steps_per_epoch = source.steps_per_epoch
         self.own_loss = has_own_loss(model)
         trained = OwnLoss(model) if self.own_loss else model
+        # η of the evaluation windows, unless the source's windows solve several equations
+        self.estimates = getattr(source, "estimates", True)
         self.ddp = (
             DistributedDataParallel(
                 trained, device_ids=[self.device] if self.device.type == "cuda" else None
@@ -131,7 +133,18 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ steps
-    def _step(self, w_in: torch.Tensor, w_out: torch.Tensor, n_global: int) -> torch.Tensor:
+    def _conditioning(self, extra: list) -> dict[str, torch.Tensor]:
+        """The conditioning keywords of a sample (a source's optional last item: lead times,
+        ...) on the training device."""
+        return {k: v.to(self.device, self.dtype) for k, v in (extra[0] if extra else {}).items()}
+
+    def _step(
+        self,
+        w_in: torch.Tensor,
+        w_out: torch.Tensor,
+        n_global: int,
+        conditioning: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
         """One optimiser step; returns ``[Σ loss, Σ data, Σ physics, n, grad norm]`` of this
         rank's samples (to be summed over the ranks)."""
         w_in = w_in.to(self.device, self.dtype, non_blocking=True)
@@ -147,7 +160,7 @@ class Trainer:
             parts = {"data": loss.detach()}
         else:
             with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
-                pred = self.ddp(w_in)
+                pred = self.ddp(w_in, **conditioning)
             loss, parts = self.objective(w_in, pred, w_out)
         o.optimizer.zero_grad(set_to_none=True)
         o.scaler.scale(loss * (n * self.world / n_global)).backward()
@@ -173,16 +186,20 @@ class Trainer:
     def evaluate(self, name: str, model: NeuralOperator | None = None) -> dict:
         """Means of :data:`~spectral_refiner.metrics.WINDOW_METRICS` (relative L2, H1, H^-1
         errors and η) over the source's ``name`` windows (``val`` or ``test``), sharded over
-        the ranks and reduced; η needs windows of at least 4 frames."""
+        the ranks and reduced; η needs windows of at least 4 frames, and is NaN for
+        conditioned samples (pairs a lead time apart are not windows of consecutive frames)."""
         model = model or self.model
         dataset = self.source.eval_set(name, self.rank, self.world)
         sums = torch.zeros(len(WINDOW_METRICS) + 1, dtype=torch.float64)
-        for w_in, w_out in DataLoader(dataset, batch_size=max(self.batch, 8)):
+        for w_in, w_out, *extra in DataLoader(dataset, batch_size=max(self.batch, 8)):
             w_in, w_out = w_in.to(self.device, self.dtype), w_out.to(self.device, self.dtype)
+            conditioning = self._conditioning(extra)
             model.eval()
             with torch.no_grad():
-                pred = model(w_in)
-            values = window_metrics(w_in, pred, w_out, self.objective.residual)
+                pred = model(w_in, **conditioning)
+            values = window_metrics(
+                w_in, pred, w_out, self.objective.residual, eta=self.estimates and not conditioning
+            )
             sums[:-1] += torch.stack([values[m].sum() for m in WINDOW_METRICS]).cpu().double()
             sums[-1] += w_in.shape[0]
         sums = all_reduce(sums.to(self.device)).cpu()
@@ -257,8 +274,8 @@ class Trainer:
         totals = torch.zeros(5, dtype=torch.float64)
         consumed, started = 0, time.perf_counter()
         clock = started
-        for w_in, w_out, n_global in batches:
-            sums = self._step(w_in, w_out, n_global)
+        for w_in, w_out, n_global, *extra in batches:
+            sums = self._step(w_in, w_out, n_global, self._conditioning(extra))
             now = time.perf_counter()
             prog.train_time += now - clock
             clock = now
