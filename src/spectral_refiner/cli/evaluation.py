@@ -12,6 +12,7 @@ from ..evaluation import compare_solver, evaluate_run, format_runs, list_runs, w
 from ..metrics import ERRORS
 from ..training import RunDir
 from .options import (
+    add_closure,
     add_data,
     add_device,
     add_out,
@@ -149,6 +150,7 @@ def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
     add_threads(p)
     add_quiet(p)
     add_selection(p)
+    add_closure(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare-solver", help="cost against accuracy: surrogate vs the solver")
