@@ -214,7 +214,7 @@ def test_predict_reports_the_estimate_and_closure_none_changes_nothing(run_and_d
     np.testing.assert_array_equal(plain["estimate"], np.maximum(plain["eta"], plain["floor"]))
 
 
-def test_evaluate_reports_floor_estimate_and_error_per_window(run_and_data, capsys):
+def test_evaluate_reports_floor_estimate_and_error_per_window(run_and_data, tmp_path, capsys):
     run, source, _, _ = run_and_data
     command = ["evaluate", "--run", str(run), "--data", str(source), "--allow-training-data"]
     assert main([*command, "--rollout", "6", "--limit", "2", "--quiet"]) == 0
@@ -231,6 +231,9 @@ def test_evaluate_reports_floor_estimate_and_error_per_window(run_and_data, caps
         e >= f for e, f in zip(side["per_window_estimate"], side["per_window_floor"], strict=True)
     )
     assert 0 <= side["effectivity_within_3"] <= 1 and side["median_effectivity"] > 0
+    assert main(["report", str(run), "--out", str(tmp_path)]) == 0
+    page = next(tmp_path.glob("*.html")).read_text()
+    assert "Floor, estimate and true error per window" in page and "[closure leith]" in page
 
 
 def test_a_closure_the_data_cannot_take_is_refused(run_and_data, tmp_path, capsys):
