@@ -3,12 +3,13 @@ long rollouts, the surrogate-versus-solver comparison, figures and the HTML repo
 
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
-from .evaluate import evaluate_run, rollout
-from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
+from .evaluate import evaluate_run, rollout, rollout_estimates
+from .inputs import SPLITS, RunData, Selection, open_run_data, residual_problem, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
 from .report import default_report_folder, write_report
 from .runs import (
+    closure_label,
     comparison_key,
     data_key,
     evaluation_key,
@@ -23,6 +24,7 @@ __all__ = [
     "RunData",
     "Selection",
     "band_errors",
+    "closure_label",
     "compare_solver",
     "comparison_key",
     "data_key",
@@ -40,7 +42,9 @@ __all__ = [
     "predict_file",
     "read_comparisons",
     "read_evaluations",
+    "residual_problem",
     "rollout",
+    "rollout_estimates",
     "trained_on",
     "verdict",
     "write_report",

@@ -9,6 +9,13 @@ file's equation and prints a note). Inputs are brought to the training resolutio
 spectral resampling, and predictions are made on the output grid (zero-shot
 super-resolution when it is finer, the inputs spectrally up-sampled).
 
+Closure of the residual. ``Selection.closure`` (``--closure``) replaces the run's closure in
+the residual, the estimate and the refiner only (:func:`residual_problem`); the file and the
+run are still compared with their own closures, since the model reads the data it was
+trained on. It is refused in one line for frames at the resolution of their simulation
+(nothing truncated, nothing to close) and when it does not build for the run's equation and
+resolution (a learned closure trained at another resolution or for another equation).
+
 Held-out data. Every trajectory carries its key ``(seed, index)``; the run's ``split.json``
 records the keys it trained and validated on. A file holding any of them is refused (one
 line naming how many and which file), unless ``allow_training_data`` (then a warning);
