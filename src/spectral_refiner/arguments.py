@@ -9,6 +9,7 @@ before anything runs. :class:`OneLineParser` prints argparse's own errors as one
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Callable
@@ -17,7 +18,16 @@ from typing import NoReturn
 from .data import local_device
 from .errors import SpectralRefinerError
 
-__all__ = ["OneLineParser", "device", "even_resolution", "exit_status", "integer", "tolerance"]
+__all__ = [
+    "CLOSURE_NAMES",
+    "OneLineParser",
+    "closure_spec",
+    "device",
+    "even_resolution",
+    "exit_status",
+    "integer",
+    "tolerance",
+]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -70,6 +80,50 @@ def device(text: str) -> str:
     except SpectralRefinerError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+CLOSURE_NAMES: dict[str, tuple[str, str | None]] = {
+    "none": ("none", None),
+    "smagorinsky": ("smagorinsky", "coefficient"),
+    "leith": ("leith", "coefficient"),
+    "dynamic": ("dynamic-smagorinsky", "test_ratio"),
+    "dynamic-smagorinsky": ("dynamic-smagorinsky", "test_ratio"),
+    "learned": ("learned", "path"),
+}
+"""``--closure`` names: the spec name each stands for and the key of its ``:VALUE``."""
+
+
+def closure_spec(text: str) -> dict:
+    """An argument type: a closure spec (:func:`~spectral_refiner.physics.make_closure`) from
+    ``NAME[:VALUE]``: ``none``, ``smagorinsky[:C_s]``, ``leith[:C_L]``,
+    ``dynamic[:TEST_RATIO]`` and ``learned:CLOSURE.pt``, or a JSON spec ``{"name": ...}``."""
+    if text.lstrip().startswith("{"):
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"bad JSON closure spec ({exc.msg})") from None
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise argparse.ArgumentTypeError(f'a JSON closure spec needs a "name", got {text}')
+        return spec
+    name, sep, value = text.partition(":")
+    if name not in CLOSURE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown closure {name!r}: choose one of {', '.join(CLOSURE_NAMES)} "
+            "(e.g. smagorinsky:0.1, learned:CLOSURE.pt)"
+        )
+    spec_name, key = CLOSURE_NAMES[name]
+    if not sep:
+        if spec_name == "learned":
+            raise argparse.ArgumentTypeError("a learned closure needs its file: learned:PATH")
+        return {"name": spec_name}
+    if key is None or not value:
+        raise argparse.ArgumentTypeError(f"closure {name!r} takes no value after ':'")
+    if key == "path":
+        return {"name": spec_name, "path": value}
+    try:
+        return {"name": spec_name, key: tolerance(value)}
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"closure {name}: {key} {exc}") from None
 
 
 def exit_status(error: SystemExit) -> int:

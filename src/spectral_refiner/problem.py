@@ -198,7 +198,11 @@ def check_compatible(
     Per field:
 
     * box, closure and the frame spacing (the file's ``dt`` times the run's ``stride`` against
-      the run's ``dt``) must agree: a model reads windows of its training spacing and box;
+      the run's ``dt``) must agree: a model reads windows of its training spacing and box, and
+      of the equation (closure included) its training data solved. A closure chosen at use
+      time for the residual, the estimate and the refiner (``--closure``,
+      :func:`spectral_refiner.evaluation.residual_problem`) is not compared here: it changes
+      how predictions are judged, never what the model was trained on;
     * ν, drag and forcing must agree unless ``allow_physics`` (the equation is then the
       file's); the difference is returned as a one-line note for the caller to print;
     * resolution: a file at the run's or a finer resolution is read spectrally truncated to

@@ -23,6 +23,7 @@ from ..evaluation import (
 from ..metrics import ERRORS
 from ..training import RunDir
 from .options import (
+    add_closure,
     add_data,
     add_device,
     add_out,
@@ -226,6 +227,7 @@ def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
     add_threads(p)
     add_quiet(p)
     add_selection(p)
+    add_closure(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare-solver", help="cost against accuracy: surrogate vs the solver")

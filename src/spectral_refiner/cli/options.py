@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..arguments import device, integer
+from ..arguments import closure_spec, device, integer
 from ..errors import SpectralRefinerError
 from ..evaluation import SPLITS, Selection
 from ..threads import ENV_VAR
@@ -18,6 +18,7 @@ from ..threads import ENV_VAR
 _count = integer(1)  # one parser object, so --threads is the same option everywhere
 
 __all__ = [
+    "add_closure",
     "add_data",
     "add_device",
     "add_out",
@@ -142,6 +143,24 @@ def add_selection(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_closure(p: argparse.ArgumentParser) -> None:
+    """``--closure SPEC``: the use-time closure of the residual, estimate and refiner."""
+    p.add_argument(
+        "--closure",
+        type=closure_spec,
+        metavar="SPEC",
+        help="subgrid closure of the residual, estimate and refiner (default: the run's): "
+        "none, smagorinsky[:C], leith[:C], dynamic[:RATIO], learned:CLOSURE.pt",
+    )
+
+
 def selection(args: argparse.Namespace) -> dict:
-    """The ``select`` argument of :func:`add_selection`'s flags."""
-    return {"select": Selection(args.split, args.allow_training_data, args.physics_from_file)}
+    """The ``select`` argument of :func:`add_selection`'s flags (and :func:`add_closure`'s)."""
+    return {
+        "select": Selection(
+            args.split,
+            args.allow_training_data,
+            args.physics_from_file,
+            getattr(args, "closure", None),
+        )
+    }

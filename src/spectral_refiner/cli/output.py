@@ -12,6 +12,9 @@ LABELS = {
     "rel_h1": "rel H1",
     "rel_h-1": "rel H^-1",
     "eta": "η",
+    "floor": "floor (η of the inputs)",
+    "estimate": "estimate max(η, floor)",
+    "error_estimate": "error estimate (rel L2)",
     "correlation": "correlation",
 }
 

@@ -11,7 +11,9 @@ from ..data import check_dataset, read_info
 from ..errors import SpectralRefinerError
 from ..evaluation import predict_file
 from ..metrics import ERRORS
+from ..physics import ESTIMATE_COLUMNS
 from .options import (
+    add_closure,
     add_data,
     add_device,
     add_out,
@@ -29,18 +31,16 @@ __all__ = ["add_prediction_commands"]
 
 def _print_predictions(summary: dict) -> None:
     refined = summary["refined"]
-    rows = [("η", "eta")] + [(LABELS[key], key) for key in ERRORS if f"median_{key}" in summary]
+    keys = [*ESTIMATE_COLUMNS, *ERRORS]
+    rows = [(LABELS[key], key) for key in keys if f"median_{key}" in summary]
     heads = ("unrefined", "refined") if refined else ("prediction",)
     print(
         f"{'median over ' + str(summary['instances']) + ' instances':30s}"
         + "".join(f"{h:>12s}" for h in heads)
     )
     for label, key in rows:
-        values = (
-            [summary[f"median_{key}_unrefined"], summary[f"median_{key}"]]
-            if refined
-            else [summary[f"median_{key}"]]
-        )
+        values = [summary.get(f"median_{key}_unrefined", summary[f"median_{key}"])] * refined
+        values.append(summary[f"median_{key}"])
         print(f"{label:30s}" + "".join(f"{v:12.4g}" for v in values))
     if "improved_fraction" in summary:
         print(
@@ -103,6 +103,7 @@ def _cmd_predict(args: argparse.Namespace, refine: bool) -> int:
 def _add_prediction_arguments(p: argparse.ArgumentParser) -> None:
     """The options ``predict`` and ``refine`` share (after their own ``--data``)."""
     add_selection(p)
+    add_closure(p)
     add_run(p)
     add_out(p, "FILE.h5", "output file (default in RUN_DIR)")
     p.add_argument(

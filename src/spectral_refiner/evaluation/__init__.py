@@ -8,7 +8,7 @@ from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
 from .efficiency import SIZES, efficiency, efficiency_gains, power_law
 from .efficiency_report import plot_efficiency, write_efficiency_report
-from .evaluate import evaluate_run, rollout
+from .evaluate import evaluate_run, rollout, rollout_estimates
 from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
 from .hybrid_verdict import (
     baselines,
@@ -17,11 +17,12 @@ from .hybrid_verdict import (
     hybrid_verdict,
     target_ratios,
 )
-from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
+from .inputs import SPLITS, RunData, Selection, open_run_data, residual_problem, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
 from .report import default_report_folder, write_report
 from .runs import (
+    closure_label,
     comparison_key,
     data_key,
     evaluation_key,
@@ -41,6 +42,7 @@ __all__ = [
     "Selection",
     "band_errors",
     "baselines",
+    "closure_label",
     "compare_hybrid",
     "compare_solver",
     "comparison_key",
@@ -68,7 +70,9 @@ __all__ = [
     "read_comparisons",
     "read_evaluations",
     "read_hybrid_comparisons",
+    "residual_problem",
     "rollout",
+    "rollout_estimates",
     "sample_rollouts",
     "spearman",
     "target_ratios",

@@ -18,6 +18,13 @@ A sampling model (PDE-Refiner) can also roll out ``samples`` rollouts with diffe
 seeds: their spread against the true error, beside η, and the decorrelation time estimated
 from their agreement beside the true one (:mod:`~.uncertainty`).
 
+Per window, every rollout also reports the honest estimate
+(:mod:`spectral_refiner.physics.error_estimate`): ``floor`` (η of the given input frames, the
+same for every window of a rollout), ``estimate`` (``max(η, floor)``), ``error_estimate`` (the
+relative L2 error it implies) beside the true relative L2 error of the window
+(``per_window_rel_l2``) and the effectivity (error estimate over true error). A use-time
+closure (``select.closure``) changes the residual of all of them and is named in the key.
+
 Results go to ``RUN_DIR/evaluation/KEY.json`` (every number) and ``KEY.npz`` (the arrays the
 report plots: per-frame metrics per trajectory, spectra, η per window, and snapshots of the
 first trajectory), ``KEY`` naming the data file, split, rollout, resolution, refinement and
@@ -37,8 +44,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import SpectralRefinerError
+from ..metrics import relative_error
 from ..models import NeuralOperator
-from ..physics import Residual
+from ..physics import ESTIMATE_COLUMNS, Residual, honest_estimate, with_floor
 from ..refine import check_refinable
 from ..refine import refine as refine_windows
 from .inputs import HELD_OUT, Selection, open_run_data
@@ -46,14 +54,14 @@ from .metrics import band_errors, flow_statistics, frame_metrics, high_correlati
 from .runs import data_key, evaluation_key, write_results
 from .uncertainty import check_samples, sample_rollouts, uncertainty
 
-__all__ = ["evaluate_run", "rollout"]
+__all__ = ["evaluate_run", "rollout", "rollout_estimates"]
 
 SNAPSHOTS = 4
 THRESHOLDS = (0.95, 0.8)
 PERCENTILES = (10, 50, 90)
 
 
-def rollout(
+def rollout_estimates(
     model: NeuralOperator,
     w_in: torch.Tensor,
     frames: int,
@@ -62,27 +70,39 @@ def rollout(
     refine: bool = False,
     steps: int = 100,
     bar: tqdm | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
-    and η of every window ``(B, windows)`` (of ``residual``); with ``refine``, each window
-    refined first. ``bar`` (a progress bar) advances by the frames of each window."""
-    history, etas = w_in, []
+    and the honest estimate's columns of every window (:data:`~spectral_refiner.physics.\
+ESTIMATE_COLUMNS`: η, floor, estimate, error estimate; each ``(B, windows)``, of
+    ``residual``); with ``refine``, each window refined first (stopping at its floor). Every
+    window's floor is the first window's, measured on the given frames ``w_in``: later
+    windows' inputs are predictions. ``bar`` advances by the frames of each window."""
+    history, columns = w_in, []
     predicted = 0
     while predicted < frames:
         window = history[:, -model.t_in :]
         if refine:
-            result = refine_windows(model, window, residual, max_evals=steps)
-            pred, eta = result.prediction, result.eta_after
+            pred = refine_windows(model, window, residual, max_evals=steps).prediction
         else:
             with torch.no_grad():
                 pred = model(window)
-            eta = residual.of_prediction(window, pred)
+        window_columns = honest_estimate(residual, window, pred.detach())
+        if columns:
+            window_columns = with_floor(window_columns, columns[0]["floor"])
         history = torch.cat((history, pred.detach()), dim=1)
-        etas.append(eta.detach())
+        columns.append(window_columns)
         if bar is not None:
             bar.update(min(pred.shape[1], frames - predicted))
         predicted += pred.shape[1]
-    return history[:, w_in.shape[1] : w_in.shape[1] + frames], torch.stack(etas, dim=1)
+    stacked = {k: torch.stack([c[k] for c in columns], dim=1) for k in ESTIMATE_COLUMNS}
+    return history[:, w_in.shape[1] : w_in.shape[1] + frames], stacked
+
+
+def rollout(*args: Any, **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frames of :func:`rollout_estimates` (same arguments) and η of every window,
+    ``(B, windows)``."""
+    pred, columns = rollout_estimates(*args, **options)
+    return pred, columns["eta"]
 
 
 def _side(pred: torch.Tensor, truth: torch.Tensor, grid, times: np.ndarray) -> dict[str, Any]:
@@ -108,6 +128,49 @@ def _side(pred: torch.Tensor, truth: torch.Tensor, grid, times: np.ndarray) -> d
     out["energy"] = stats["energy"].double().mean(0).cpu().numpy().tolist()
     out["enstrophy"] = stats["enstrophy"].double().mean(0).cpu().numpy().tolist()
     out["_spectrum"] = stats["spectrum"].double().mean(0).cpu().numpy()  # (T, shells)
+    return out
+
+
+def _estimate_summary(
+    columns: dict[str, torch.Tensor],
+    pred: torch.Tensor,
+    truth: torch.Tensor,
+    grid,
+    t_out: int,
+    arrays: dict[str, np.ndarray],
+    name: str,
+) -> dict[str, Any]:
+    """Per window: the floor, estimate and error estimate (``arrays[f"{column}_{name}"]``,
+    ``(B, windows)``), and the true relative L2 error of the window (over its frames, as the
+    error estimate is, ``window_rel_l2_{name}``); their means over instances per window, and
+    the effectivity (error estimate over true error): median and fraction in [1/3, 3]."""
+    windows = columns["eta"].shape[1]
+    true = (
+        torch.stack(
+            [
+                relative_error(
+                    pred[:, j * t_out : (j + 1) * t_out],
+                    truth[:, j * t_out : (j + 1) * t_out],
+                    grid,
+                )
+                for j in range(windows)
+            ],
+            dim=1,
+        )
+        .double()
+        .cpu()
+        .numpy()
+    )
+    arrays[f"window_rel_l2_{name}"] = true
+    out: dict[str, Any] = {"per_window_rel_l2": true.mean(0).tolist()}
+    for column in ESTIMATE_COLUMNS[1:]:
+        values = columns[column].double().cpu().numpy()
+        arrays[f"{column}_{name}"] = values
+        out[f"per_window_{column}"] = values.mean(0).tolist()
+        out[f"mean_{column}"] = float(values.mean())
+    effectivity = arrays[f"error_estimate_{name}"] / true
+    out["median_effectivity"] = float(np.median(effectivity))
+    out["effectivity_within_3"] = float(np.mean((effectivity >= 1 / 3) & (effectivity <= 3)))
     return out
 
 
@@ -183,6 +246,7 @@ def evaluate_run(
         resolution=n,
         refine_steps=steps if refine else None,
         samples=samples,
+        closure=select.closure,
     )
     results: dict[str, Any] = {
         "key": key,
@@ -199,6 +263,7 @@ def evaluate_run(
         "resolution": n,
         "frames": frames,
         "refine_steps": steps if refine else None,
+        "closure": select.closure,
         "times": times.tolist(),
         "physics": {
             **data.flow.preset.fields(),
@@ -210,13 +275,17 @@ def evaluate_run(
     total = frames * (1 + refine + (samples or 0))
     bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
     started = time.perf_counter()
-    pred, eta = rollout(model, w_in, frames, residual, bar=bar)
+    pred, columns = rollout_estimates(model, w_in, frames, residual, bar=bar)
     results["seconds_per_instance"] = (time.perf_counter() - started) / count
-    sides: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {"prediction": (pred, eta)}
+    sides: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor] | None]] = {
+        "prediction": (pred, columns)
+    }
     if refine:
         bar.set_description("evaluate (refined)")
         started = time.perf_counter()
-        sides["refined"] = rollout(model, w_in, frames, residual, refine=True, steps=steps, bar=bar)
+        sides["refined"] = rollout_estimates(
+            model, w_in, frames, residual, refine=True, steps=steps, bar=bar
+        )
         results["refine_seconds_per_instance"] = (time.perf_counter() - started) / count
     arrays: dict[str, np.ndarray] = {"times": times}
     if samples is not None:
@@ -248,7 +317,7 @@ def evaluate_run(
             arrays[f"instance_{key_}_{name}"] = per_instance[key_]  # (B, frames)
         if e is None:
             continue
-        windows = e.shape[1]
+        windows = e["eta"].shape[1]
         err_windows = np.stack(
             [
                 per_instance["rel_l2"][:, j * model.t_out : (j + 1) * model.t_out].mean(1)
@@ -256,10 +325,11 @@ def evaluate_run(
             ],
             axis=1,
         )
-        side["mean_eta"] = float(e.double().mean())
-        side["per_window_eta"] = e.double().mean(0).cpu().numpy().tolist()
-        arrays[f"eta_{name}"] = e.double().cpu().numpy()  # (B, windows)
+        side["mean_eta"] = float(e["eta"].double().mean())
+        side["per_window_eta"] = e["eta"].double().mean(0).cpu().numpy().tolist()
+        arrays[f"eta_{name}"] = e["eta"].double().cpu().numpy()  # (B, windows)
         arrays[f"window_error_{name}"] = err_windows
+        side.update(_estimate_summary(e, p, truth, grid, model.t_out, arrays, name))
     picks = np.unique(np.linspace(0, frames - 1, SNAPSHOTS).round().astype(int))
     arrays["snapshot_frames"] = picks
     arrays["snapshot_truth"] = truth[0, picks].float().cpu().numpy()

@@ -9,6 +9,13 @@ file's equation and prints a note). Inputs are brought to the training resolutio
 spectral resampling, and predictions are made on the output grid (zero-shot
 super-resolution when it is finer, the inputs spectrally up-sampled).
 
+Closure of the residual. ``Selection.closure`` (``--closure``) replaces the run's closure in
+the residual, the estimate and the refiner only (:func:`residual_problem`); the file and the
+run are still compared with their own closures, since the model reads the data it was
+trained on. It is refused in one line for frames at the resolution of their simulation
+(nothing truncated, nothing to close) and when it does not build for the run's equation and
+resolution (a learned closure trained at another resolution or for another equation).
+
 Held-out data. Every trajectory carries its key ``(seed, index)``; the run's ``split.json``
 records the keys it trained and validated on. A file holding any of them is refused (one
 line naming how many and which file), unless ``allow_training_data`` (then a warning);
@@ -33,7 +40,16 @@ from ..physics import NavierStokes2D, Residual, resample
 from ..problem import PHYSICS_FIELDS, Problem, check_compatible
 from ..training import RunDir, load_checkpoint, model_from_checkpoint
 
-__all__ = ["HELD_OUT", "SPLITS", "RunData", "Selection", "open_run_data", "trained_on"]
+__all__ = [
+    "HELD_OUT",
+    "SPLITS",
+    "RunData",
+    "Selection",
+    "check_closure",
+    "open_run_data",
+    "residual_problem",
+    "trained_on",
+]
 
 SPLITS = ("test",)
 
@@ -43,11 +59,14 @@ class Selection:
     """Which trajectories of a file a run meets, and what it may meet (module docstring):
     ``split`` (``"test"``: the run's held-out test trajectories of its training file),
     ``allow_training_data`` (warn instead of refusing trajectories the run trained or
-    validated on), ``physics_from_file`` (use the file's ν, drag and forcing, with a note)."""
+    validated on), ``physics_from_file`` (use the file's ν, drag and forcing, with a note),
+    ``closure`` (a closure spec for the residual, the estimate and the refiner, overriding the
+    run's; ``None``: the run's own, ``{"name": "none"}``: none; see :func:`residual_problem`)."""
 
     split: str | None = None
     allow_training_data: bool = False
     physics_from_file: bool = False
+    closure: dict[str, Any] | None = None
 
 
 HELD_OUT = Selection()
@@ -59,7 +78,8 @@ class RunData:
     """A run's model with the selected trajectories of a file, in the run's window convention.
 
     ``problem`` is the run's Problem (with the file's physics under ``physics_from_file``);
-    ``flow`` holds the selected trajectories only, ``trajectories`` their indices in the file.
+    ``flow`` holds the selected trajectories only, ``trajectories`` their indices in the file;
+    ``closure`` the use-time closure spec of the residual (``None``: the run's).
     """
 
     run: RunDir
@@ -68,6 +88,7 @@ class RunData:
     flow: Flow
     source: str
     trajectories: list[int]
+    closure: dict[str, Any] | None = None
 
     @property
     def stride(self) -> int:
@@ -100,8 +121,9 @@ class RunData:
     def residual(
         self, n: int, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
     ) -> Residual:
-        """The residual (equation, window ``dt`` and the run's ``α``) on an ``n``² grid."""
-        return self.problem.residual(n, device, dtype)
+        """The residual (equation, window ``dt`` and the run's ``α``) on an ``n``² grid, with
+        the use-time closure when one was chosen (:func:`residual_problem`)."""
+        return residual_problem(self.problem, self.closure).residual(n, device, dtype)
 
     def window(self, start: int, count: int, n: int, dtype=torch.float32) -> torch.Tensor:
         """Window frames ``start .. start + count - 1`` of every trajectory on an ``n``² grid,
@@ -180,6 +202,36 @@ def _select(run: RunDir, flow: Flow, source: str, select: Selection) -> list[int
     return everything
 
 
+def residual_problem(problem: Problem, closure: dict[str, Any] | None) -> Problem:
+    """The Problem whose equation the residual, the estimate and the refiner use.
+
+    The rule of a use-time closure (``--closure``): it replaces the run's closure in the
+    residual only. The model still reads windows of the problem it was trained on, so the file
+    and the run are compared as before (:func:`~spectral_refiner.problem.check_compatible`:
+    their closures must agree); ``closure=None`` keeps the run's, ``{"name": "none"}`` drops it.
+    """
+    if closure is None:
+        return problem
+    return dataclasses.replace(problem, closure=None if closure["name"] == "none" else closure)
+
+
+def check_closure(flow: Flow, problem: Problem, closure: dict[str, Any], source: str) -> None:
+    """One-line errors for a use-time closure the data cannot take: frames at the full
+    resolution of their simulation (no truncation, nothing to close), or a closure that does
+    not build for the run's equation and resolution (a learned closure of another
+    resolution or equation)."""
+    if closure["name"] == "none":
+        return
+    simulated = flow.preset.sim_resolution
+    if problem.resolution >= simulated:
+        raise SpectralRefinerError(
+            f"{source} was simulated at {simulated}^2 and the residual works at "
+            f"{problem.resolution}^2: no scales are truncated, so there is nothing to close; "
+            "drop --closure"
+        )
+    residual_problem(problem, closure).equation()
+
+
 def open_run_data(
     run_dir: str | os.PathLike, data_file: str | os.PathLike, select: Selection = HELD_OUT
 ) -> RunData:
@@ -213,6 +265,8 @@ def open_run_data(
             f"{data_file} holds {flow.frames.shape[1]} frames; the model's input needs "
             f"{window_span(model.t_in, 0, problem.stride or 1)}"
         )
+    if select.closure is not None:
+        check_closure(flow, problem, select.closure, str(data_file))
     chosen = _select(run, flow, str(data_file), select)
     if chosen != list(range(flow.frames.shape[0])):
         flow = dataclasses.replace(
@@ -220,4 +274,4 @@ def open_run_data(
             frames=flow.frames[chosen],
             keys=None if flow.keys is None else flow.keys[np.asarray(chosen, dtype=np.int64)],
         )
-    return RunData(run, model, problem, flow, str(data_file), chosen)
+    return RunData(run, model, problem, flow, str(data_file), chosen, select.closure)

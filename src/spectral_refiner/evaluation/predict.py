@@ -13,10 +13,14 @@ H^-1 errors too.
 
 The output is a dataset file of the same schema: the predicted frames as
 ``t0_fields/vorticity`` ``(trajectories, t_out, n, n)`` with their times, and per trajectory
-in ``estimates/``: ``eta`` (and ``eta_unrefined``), ``rel_l2``/``rel_h1``/``rel_h-1`` (and the
-``_unrefined`` ones) when the truth is known. Work is saved
-(:class:`~spectral_refiner.data.Parts`) one trajectory per piece, keyed by its index, so an
-interrupted run resumes with any batch size, and the file appears only when complete.
+in ``estimates/``: ``eta``, ``floor``, ``estimate`` and ``error_estimate`` (the honest
+estimate, :mod:`spectral_refiner.physics.error_estimate`, whose docstring defines each
+column; with refinement also their ``_unrefined`` values), ``rel_l2``/``rel_h1``/``rel_h-1``
+(and the ``_unrefined`` ones) when the truth is known. With a use-time ``closure`` (a spec,
+see :class:`~.inputs.Selection`) the residual of every estimate and of the refiner has it.
+Work is saved (:class:`~spectral_refiner.data.Parts`) one trajectory per piece, keyed by its
+index, so an interrupted run resumes with any batch size, and the file appears only when
+complete.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from ..data import (
 )
 from ..errors import SpectralRefinerError
 from ..metrics import ORDERS, relative_error
-from ..physics import resample
+from ..physics import honest_estimate, resample
 from ..refine import check_refinable
 from ..refine import refine as refine_batch
 from .inputs import HELD_OUT, Selection, open_run_data
@@ -110,6 +114,8 @@ def predict_file(
     source = read_info(input_file).attrs.get("fingerprint") or str(Path(input_file).resolve())
     identity = (str(checkpoint.resolve()), checkpoint.stat().st_mtime_ns, source, data.trajectories)
     settings = (refine, n, start, steps if refine else 0, tol if refine else 0.0, dtype)
+    if select.closure is not None:  # without one, the identity of every older job is kept
+        settings = (*settings, select.closure)
     parts = Parts(out, _fingerprint(*identity, *settings, equation.grid.device.type, __version__))
     if out.exists():
         if parts.finished():  # a rerun of a finished job (or one killed after its rename)
@@ -189,7 +195,7 @@ def _summary_of_file(out: Path, refine: bool, n: int, n_train: int) -> dict[str,
 def _predict_chunk(
     model, w_in, truth, residual, refine: bool, steps: int, tol: float
 ) -> dict[str, np.ndarray]:
-    """Prediction(s), η and true errors of one chunk, as numpy arrays."""
+    """Prediction(s), the estimate's columns and true errors of one chunk, as numpy arrays."""
     grid = residual.grid
     w_up = resample(w_in, grid.n)
     if refine:
@@ -197,9 +203,14 @@ def _predict_chunk(
             result = refine_batch(model, w_in, residual, max_evals=steps, tol=tol)
         final, initial = result.prediction, result.initial
         values = {"eta": result.eta_after, "eta_unrefined": result.eta_before}
+        for key, value in honest_estimate(residual, w_up, initial).items():
+            if key != "floor":  # the inputs' own, the same before and after
+                values.setdefault(f"{key}_unrefined", value)
     else:
         final = initial = model(w_up)
         values = {"eta": residual.of_prediction(w_up, final)}
+    for key, value in honest_estimate(residual, w_up, final).items():
+        values.setdefault(key, value)
     if truth is not None:
         for name, s in ORDERS.items():
             values[name] = relative_error(final, truth, grid, s)

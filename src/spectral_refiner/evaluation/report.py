@@ -30,6 +30,7 @@ from ..errors import SpectralRefinerError
 from . import plots
 from .compare import pareto_front
 from .report_data import ReportRun, TestSet, gather
+from .report_estimate import ESTIMATE_CAPTION, ESTIMATE_HEADER, estimate_rows
 from .report_uncertainty import HEADER, uncertainty_sections
 
 __all__ = ["default_report_folder", "write_report"]
@@ -290,6 +291,9 @@ def _test_section(parts: list[str], test: TestSet, folder: Path, tag: str, label
             "One point per trajectory and window; points along the dotted line η = error mean "
             "the label-free estimate tracks the true error.",
         )
+    if rows := estimate_rows(models):
+        parts.append("<h3>Floor, estimate and true error per window</h3>")
+        parts.append(_table(ESTIMATE_HEADER, rows) + f"<p class='caption'>{ESTIMATE_CAPTION}</p>")
     _solver_sections(parts, test, folder, tag, labelled)
     predictions = [
         (s["label"], test.evaluations[s["evaluation"]][2][f"snapshot_{s['side']}"]) for s in models

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SpectralRefinerError
 from ..training import RunDir
-from .runs import read_comparisons, read_evaluations
+from .runs import closure_label, read_comparisons, read_evaluations
 
 __all__ = ["ReportRun", "TestSet", "gather", "high_band_ratio"]
 
@@ -97,6 +97,8 @@ def _series(test: TestSet, labelled: bool) -> None:
     persistence: dict[int, dict[str, Any]] = {}
     for i, (run, evaluation, arrays) in enumerate(test.evaluations):
         prefix = f"{run.name} ({evaluation['model']})" if labelled else evaluation["model"]
+        if evaluation.get("closure"):
+            prefix += f" [closure {closure_label(evaluation['closure'])}]"
         for side in ("prediction", "refined"):
             if side in evaluation:
                 test.series.append(_one(evaluation, arrays, side, f"{prefix} {side}", i))
@@ -145,10 +147,12 @@ def gather(paths: list[str | Path]) -> tuple[list[ReportRun], list[TestSet]]:
     for run in runs:
         chosen: dict[tuple, dict[str, Any]] = {}
         for e in run.evaluations:  # oldest first: the newest with the most sides wins
+            # one per use-time closure of the residual too (none: the run's own)
             key = (e["data_key"], e["split"], e["frames"], e["resolution"])
-            if key not in chosen or ("refined" in e) >= ("refined" in chosen[key]):
-                chosen[key] = e
-        for key, e in chosen.items():
+            which = (key, json.dumps(e.get("closure"), sort_keys=True))
+            if which not in chosen or ("refined" in e) >= ("refined" in chosen[which]):
+                chosen[which] = e
+        for (key, _), e in chosen.items():
             tests.setdefault(key, TestSet(key, [])).evaluations.append((run, e, _arrays(run, e)))
     ordered = sorted(tests.values(), key=lambda t: -len(t.evaluations))
     for test in ordered:

@@ -5,9 +5,11 @@ each other. The *data key* of a file is ``STEM-FPRINT``: the file's stem and the
 characters of its fingerprint (two files with one name but different trajectories get
 different keys). An evaluation is ``RUN/evaluation/KEY.json`` (and ``.npz``) with
 
-    KEY = DATAKEY-SPLIT-fFRAMES-nRESOLUTION[-refinedSTEPS]
+    KEY = DATAKEY-SPLIT-fFRAMES-nRESOLUTION[-refinedSTEPS][-closureLABEL]
 
-and a solver comparison ``RUN/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
+(``LABEL`` names a use-time closure of the residual, :func:`closure_label`; without one the
+key is as it always was), and a solver comparison
+``RUN/evaluation/compare-DATAKEY-nRESOLUTION-iINSTANCES-solverGRIDS.json``
 (``GRIDS`` the solver's resolutions, e.g. ``16-32-64``).
 """
 
@@ -26,6 +28,7 @@ from ..errors import SpectralRefinerError
 from ..training import RunDir
 
 __all__ = [
+    "closure_label",
     "comparison_key",
     "data_key",
     "evaluation_key",
@@ -44,6 +47,17 @@ def data_key(path: str | os.PathLike, fingerprint: str) -> str:
     return f"{Path(path).stem}-{(fingerprint or 'unknown')[:8]}"
 
 
+def closure_label(spec: dict[str, Any] | None) -> str:
+    """A short file-name label of a closure spec: ``smagorinsky``, ``smagorinsky0.1``,
+    ``learned-STEM`` (the closure file's stem), ``none``; ``""`` for ``None``."""
+    if spec is None:
+        return ""
+    values = [str(v) for k, v in sorted(spec.items()) if k not in ("name", "path")]
+    if "path" in spec:
+        values.append("-" + Path(str(spec["path"])).stem)
+    return str(spec["name"]) + "".join(values)
+
+
 def evaluation_key(
     data: str,
     *,
@@ -52,11 +66,14 @@ def evaluation_key(
     resolution: int,
     refine_steps: int | None,
     samples: int | None = None,
+    closure: dict[str, Any] | None = None,
 ) -> str:
     """The name of an evaluation's files (module docstring); ``refine_steps`` None: unrefined;
-    ``samples``: the number of sampled rollouts of an uncertainty evaluation (None: none)."""
+    ``samples``: the number of sampled rollouts of an uncertainty evaluation (None: none);
+    ``closure`` None: the run's own residual."""
     key = f"{data}-{split}-f{frames}-n{resolution}"
     key = key if refine_steps is None else f"{key}-refined{refine_steps}"
+    key = key if closure is None else f"{key}-closure{closure_label(closure)}"
     return key if samples is None else f"{key}-samples{samples}"
 
 

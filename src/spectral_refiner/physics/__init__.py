@@ -1,6 +1,7 @@
 """Physics core: spectral grid, 2-D Navier–Stokes, IMEX time stepping, forcings,
 initial conditions, closures, the subgrid term of a filtered field, diagnostics, Sobolev
-norms and the PDE residual. Imports torch and numpy only."""
+norms, the PDE residual and the honest estimate (floor, error transport). Imports torch and
+numpy only."""
 
 from .closures import (
     CLOSURES,
@@ -13,6 +14,13 @@ from .closures import (
     register_closure,
 )
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
+from .error_estimate import (
+    ESTIMATE_COLUMNS,
+    honest_estimate,
+    resolution_floor,
+    transported_error,
+    with_floor,
+)
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
 from .grid import SpectralGrid, resample
 from .initial_conditions import (
@@ -49,6 +57,7 @@ from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
     "CLOSURES",
+    "ESTIMATE_COLUMNS",
     "FORCINGS",
     "INITIAL_CONDITIONS",
     "SCHEMES",
@@ -70,6 +79,7 @@ __all__ = [
     "fno_gaussian_random_field",
     "get_scheme",
     "gradient_model_hat",
+    "honest_estimate",
     "imex_step",
     "kinetic_energy",
     "kolmogorov_forcing",
@@ -87,6 +97,7 @@ __all__ = [
     "relative_sobolev_error",
     "resample",
     "residual_norm",
+    "resolution_floor",
     "resolved_transfer_hat",
     "simulate",
     "sobolev_norm",
@@ -96,5 +107,7 @@ __all__ = [
     "taylor_green",
     "taylor_green_exact",
     "trajectory_generator",
+    "transported_error",
     "vorticity_correlation",
+    "with_floor",
 ]

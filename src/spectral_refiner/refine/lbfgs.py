@@ -42,8 +42,9 @@ def minimize(
     """Minimise every ``f_b`` from ``x0`` (batch first) with at most ``max_evals`` evaluations
     per instance; returns ``(x, evaluations)``, the latter the number of batched calls.
 
-    ``done(x)`` (a ``(B,)`` bool tensor), called every ``check_every`` iterations, freezes
-    the instances it marks; iteration stops when every instance is frozen or out of budget.
+    ``done(x)`` (a ``(B,)`` bool tensor), called at the start and every ``check_every``
+    iterations, freezes the instances it marks (one already done at ``x0`` never moves);
+    iteration stops when every instance is frozen or out of budget.
     """
 
     def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,6 +59,8 @@ def minimize(
     evals, iteration = 1, 0
     used = torch.ones(x.shape[0], dtype=torch.int64, device=x.device)  # evaluations charged
     active = used < max_evals
+    if done is not None:
+        active &= ~done(x)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s·y or 0)
     while bool(active.any()):
         if pairs:

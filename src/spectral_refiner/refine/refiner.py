@@ -20,8 +20,12 @@ cropped to the ``t_out`` output frames). Refinement:
    input frame followed by the prediction, :func:`~spectral_refiner.physics.prediction_trajectory`)
    in ``L2(0, T; H^-1)`` — no ground truth, only the input frames, the equation's parameters
    and the forcing;
-4. stops when every instance's estimate ``η`` is below ``tol``, or after ``max_evals``
-   evaluations of the residual and its gradient.
+4. stops each instance once its estimate ``η`` reaches its resolution floor (the η of its
+   input frames, :func:`~spectral_refiner.physics.resolution_floor`: the residual the data
+   themselves carry, which no prediction on the stored band can remove; lowering η below it
+   moves the prediction away from the truth) or ``tol``, whichever is larger, or after
+   ``max_evals`` evaluations of the residual and its gradient. An instance already at its
+   floor is left as predicted.
 
 Parameterisation. The prediction depends on the head only through its output ``y``, and any
 output change ``δy`` is made by the weight change ``δW_c = conj(ĥ_c) δy / Σ_c |ĥ_c|^2``
@@ -56,7 +60,7 @@ import torch
 
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
-from ..physics import NavierStokes2D, Residual, kinetic_energy, resample
+from ..physics import NavierStokes2D, Residual, kinetic_energy, resample, resolution_floor
 from .lbfgs import minimize
 
 __all__ = ["Refinement", "check_refinable", "refine"]
@@ -74,6 +78,9 @@ class Refinement:
         The unrefined prediction on the same grid.
     eta_before, eta_after : Tensor
         The estimate η of each instance before and after, ``(B,)``.
+    floor : Tensor
+        Each instance's resolution floor (η of its input frames; ``nan`` for fewer than 4),
+        ``(B,)``.
     evaluations : int
         Evaluations of the residual and its gradient (for the whole batch).
     seconds : float
@@ -86,6 +93,7 @@ class Refinement:
     initial: torch.Tensor
     eta_before: torch.Tensor
     eta_after: torch.Tensor
+    floor: torch.Tensor
     evaluations: int
     seconds: float
     head_weights: torch.Tensor | None = None
@@ -131,6 +139,7 @@ def refine(
     tol: float = 0.0,
     history: int = 10,
     return_heads: bool = False,
+    stop_at_floor: bool = True,
 ) -> Refinement:
     """Refine the model's predictions for the input windows ``w_in``; see the module docstring.
 
@@ -149,7 +158,9 @@ def refine(
     max_evals : int
         Budget of residual-and-gradient evaluations.
     tol : float
-        Stop once every instance's η is at most this.
+        Stop an instance once its η is at most this (or at most its floor, when higher).
+    stop_at_floor : bool
+        Stop an instance once its η reaches its resolution floor (module docstring).
     history : int
         L-BFGS memory.
     return_heads : bool
@@ -191,9 +202,15 @@ def refine(
     def residual_sq(z: torch.Tensor) -> torch.Tensor:
         return residual.prediction_norm(w_in, predict(z)) ** 2
 
+    with torch.no_grad():
+        floor = resolution_floor(residual, w_in)
+        target = torch.full_like(floor, tol)
+        if stop_at_floor:
+            target = torch.where(torch.isnan(floor), target, torch.maximum(target, floor))
+
     def converged(z: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return residual.of_prediction(w_in, predict(z)) <= tol
+            return residual.of_prediction(w_in, predict(z)) <= target
 
     z0 = torch.zeros(w_in.shape[0], *y0.shape[:3], 2, dtype=grid.dtype, device=grid.device)
     with torch.no_grad():
@@ -204,7 +221,8 @@ def refine(
         z0,
         max_evals=max_evals,
         history=history,
-        done=converged if tol > 0 else None,
+        done=converged if bool((target > 0).any()) else None,
+        check_every=1 if stop_at_floor else 10,  # stop at the floor, not 10 steps past it
     )
     with torch.no_grad():
         delta = torch.view_as_complex(z).permute(1, 2, 3, 0).unsqueeze(-1) * scale  # δy
@@ -216,6 +234,7 @@ def refine(
         initial=initial,
         eta_before=eta_before,
         eta_after=eta_after,
+        floor=floor,
         evaluations=evaluations,
         seconds=time.perf_counter() - started,
         head_weights=weights,
