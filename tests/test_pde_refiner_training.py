@@ -81,14 +81,14 @@ def whole(data_file, tmp_path_factory):
     the keyed seeds (watched by a wrapper around the trainer's step)."""
     seen, original = [], Trainer._step
 
-    def spy(self, w_in, w_out, n_global):
+    def spy(self, w_in, w_out, n_global, *conditioning):
         if self.progress.step == 0:
             model = type(self.model)(**self.model.config)
             model.load_state_dict(self.model.state_dict())
             with torch.no_grad():
                 seeds = sample_seeds(0, 0, range(w_in.shape[0]))
                 seen.append(float(model.training_loss(w_in, w_out, seeds)))
-        return original(self, w_in, w_out, n_global)
+        return original(self, w_in, w_out, n_global, *conditioning)
 
     run = tmp_path_factory.mktemp("runs") / "whole"
     Trainer._step = spy
@@ -114,7 +114,7 @@ def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
     def dies(self, w_in, w_out, n_global):
         if self.progress.step == 3:
             raise RuntimeError("killed")
-        return original(self, w_in, w_out, n_global)
+        return original(self, w_in, w_out, n_global, *conditioning)
 
     monkeypatch.setattr(Trainer, "_step", dies)
     run = tmp_path / "killed"
