@@ -318,7 +318,7 @@ CTRL_C = [
     ),
     (
         "evaluate --run {run} --data {data} --quiet",
-        "evaluation.evaluate.rollout",
+        "evaluation.evaluate.rollout_estimates",
         "evaluate stopped",
     ),
     (
