@@ -111,7 +111,7 @@ def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
     assert curve[0] == pytest.approx(first, rel=1e-5)
     original = Trainer._step
 
-    def dies(self, w_in, w_out, n_global):
+    def dies(self, w_in, w_out, n_global, *conditioning):
         if self.progress.step == 3:
             raise RuntimeError("killed")
         return original(self, w_in, w_out, n_global, *conditioning)
