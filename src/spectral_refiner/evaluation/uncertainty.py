@@ -142,9 +142,6 @@ def uncertainty(
         "per_frame_eta": arrays["eta"].mean(0).tolist(),
         "median_estimated_time": _finite(median_est),
         "median_true_time": _finite(median_true),
-        "median_time_ratio": _finite(median_est / median_true)
-        if math.isfinite(median_est) and math.isfinite(median_true)
-        else None,
     }
     return summary, arrays
 

@@ -2,7 +2,8 @@
 
 A model that defines ``training_loss(w_in, target, seeds) -> loss`` (a scalar, the mean over
 the batch; PDE-Refiner's denoising objective) is trained on that loss instead of the run's
-:class:`~.losses.Objective`; every other model is trained exactly as before. ``seeds`` holds
+:class:`~.losses.Objective` (``loss.data`` and ``loss.data_weight`` do not apply; a physics
+term is refused); every other model is trained exactly as before. ``seeds`` holds
 one integer per sample for the sample's random draws, keyed by (run seed, optimiser step,
 place of the sample in the global batch) (:func:`sample_seeds`): a run resumed at any step
 and a run over several processes draw what one uninterrupted process draws.
