@@ -76,6 +76,13 @@ def train_small_run(data_file, folder, model: str = "sfno") -> Path:
     return run
 
 
+def pytest_configure(config) -> None:
+    """Keep the file order below under pytest-xdist, which by default hands out files by
+    their number of tests instead."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Run the files that hold slow tests first, each file's tests in their own order.
 
