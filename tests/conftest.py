@@ -1,4 +1,5 @@
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,6 +16,15 @@ for _name, _value in (
 
 # The benchmarks package (peer wrappers) lives beside the tests, outside the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a torchrun rendezvous (``--master_port``): a
+    fixed port collides when two test runs on one machine reach the same test at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
 
 SMALL_MODELS = {
     "sfno": ({"name": "sfno", "width": 6, "modes": 4, "time_modes": 1, "n_layers": 1}, 5),
@@ -64,3 +74,21 @@ def train_small_run(data_file, folder, model: str = "sfno") -> Path:
         == 0
     )
     return run
+
+
+def pytest_configure(config) -> None:
+    """Keep the file order below under pytest-xdist, which by default hands out files by
+    their number of tests instead."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run the files that hold slow tests first, each file's tests in their own order.
+
+    With two workers each taking a whole file at a time (``-n 2 --dist loadfile``), the long
+    files then start at once and the short ones fill in behind them, instead of one long
+    file finishing the run alone.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within is kept

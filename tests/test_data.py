@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port
 from spectral_refiner.cli import main
 from spectral_refiner.data import (
     apply_overrides,
@@ -197,7 +198,7 @@ def test_torchrun_ranks_split_the_work_into_one_identical_file(reference_file, t
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=29517",
+        f"--master_port={free_port()}",
         "-m",
         "spectral_refiner.cli",
         "generate",

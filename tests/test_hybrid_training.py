@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.hybrid import HybridModel
@@ -134,7 +135,7 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     module = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
     two = tmp_path / "two"
     ddp = subprocess.run(
-        [*module, "--master_port=29547", "-m", "spectral_refiner.cli", *args, str(two)],
+        [*module, f"--master_port={free_port()}", "-m", "spectral_refiner.cli", *args, str(two)],
         capture_output=True,
         text=True,
         env=env,

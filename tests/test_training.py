@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port
 from spectral_refiner.cli import main
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import (
@@ -267,18 +268,27 @@ def test_amp_on_the_cpu_degrades_to_full_precision(data_file, tmp_path, capsys):
 # ---------------------------------------------------------------------------- resume identity
 
 
-@pytest.mark.slow
-def test_kill_and_resume_gives_identical_weights(data_file, tmp_path):
-    """Training 2 epochs in one go equals training, being killed (SIGKILL) in the second
-    epoch, and resuming from the last checkpoint (mid-epoch: every 3 steps)."""
+@pytest.fixture(scope="module")
+def uninterrupted(data_file, tmp_path_factory):
+    """The config of the resume tests (2 epochs of 25 steps, a checkpoint every 3 steps), its
+    ``train`` arguments, and the run trained with it in one go."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
     cfg = write_config(
-        tmp_path / "c.yaml",
+        folder / "c.yaml",
         {"data": {"samples_per_trajectory": 20}, "optim": {"epochs": 2, "checkpoint_every": 3}},
     )
     args = ["train", "--config", str(cfg), "--data", str(data_file), "--quiet"]
-    whole = cli(*args, "--out", str(tmp_path / "whole"))
+    whole = cli(*args, "--out", str(folder / "whole"))
     assert whole.returncode == 0, whole.stderr
-    steps = len(step_records(tmp_path / "whole"))
+    return args, folder / "whole"
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_identical_weights(uninterrupted, tmp_path):
+    """Training 2 epochs in one go equals training, being killed (SIGKILL) in the second
+    epoch, and resuming from the last checkpoint (mid-epoch: every 3 steps)."""
+    args, whole = uninterrupted
+    steps = len(step_records(whole))
     assert steps == 2 * 25  # 5 training trajectories x 20 windows, batches of 4
 
     run = tmp_path / "killed"
@@ -297,16 +307,19 @@ def test_kill_and_resume_gives_identical_weights(data_file, tmp_path):
     assert 0 < progress["step"] < steps, "the kill came too late to test a resume"
     resumed = cli("train", "--resume", str(run), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(weights(run), weights(tmp_path / "whole"))
+    assert_same_weights(weights(run), weights(whole))
     losses = [r["loss"] for r in step_records(run)]
-    assert losses == [r["loss"] for r in step_records(tmp_path / "whole")]
+    assert losses == [r["loss"] for r in step_records(whole)]
 
 
 @pytest.mark.slow
-def test_ctrl_c_checkpoints_the_step_and_resume_is_identical(data_file, tmp_path):
+def test_ctrl_c_checkpoints_the_step_and_resume_is_identical(data_file, uninterrupted, tmp_path):
+    """Without periodic checkpoints, Ctrl-C checkpoints the step it stopped at, and the resumed
+    run ends with the weights of the uninterrupted one (which checkpointed every 3 steps:
+    checkpoints do not change the training)."""
+    _, whole = uninterrupted
     cfg = write_config(tmp_path / "c.yaml", {"data": {"samples_per_trajectory": 20}})
     args = ["train", "--config", str(cfg), "--data", str(data_file), "--quiet"]
-    assert cli(*args, "--out", str(tmp_path / "whole")).returncode == 0
     run = tmp_path / "stopped"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
@@ -324,7 +337,7 @@ def test_ctrl_c_checkpoints_the_step_and_resume_is_identical(data_file, tmp_path
     stopped = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]
     assert stopped["step"] == len(step_records(run)) and stopped["epoch_step"] > 0
     assert cli("train", "--resume", str(run), "--quiet").returncode == 0
-    assert_same_weights(weights(run), weights(tmp_path / "whole"))
+    assert_same_weights(weights(run), weights(whole))
 
 
 # ---------------------------------------------------------------------------- many processes
@@ -347,7 +360,7 @@ def test_torchrun_matches_one_process_with_the_same_global_batch(data_file, tmp_
             "-m",
             "torch.distributed.run",
             "--nproc_per_node=2",
-            "--master_port=29541",
+            f"--master_port={free_port()}",
             "-m",
             "spectral_refiner.cli",
             *args,

@@ -13,14 +13,12 @@ enstrophy, spectra, η and window errors).
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ..atomic import atomic_write_text
@@ -38,8 +36,28 @@ __all__ = [
     "save_figure",
 ]
 
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": 110})
 Series = dict[str, Any]
+
+
+class _Pyplot:
+    """``matplotlib.pyplot`` (Agg backend, the report's font sizes), imported on first use.
+
+    Importing matplotlib costs about a second of CPU; every ``spectral-refiner`` command imports
+    this module, and only the commands that draw need it.
+    """
+
+    _module: ModuleType | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _Pyplot._module is None:
+            importlib.import_module("matplotlib").use("Agg")
+            module = importlib.import_module("matplotlib.pyplot")
+            module.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": 110})
+            _Pyplot._module = module
+        return getattr(_Pyplot._module, name)
+
+
+plt = _Pyplot()
 
 
 def save_figure(fig, path: Path) -> Path:
