@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port
 from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import Preset, seed_keys, write_dataset
@@ -198,7 +199,7 @@ def test_torchrun_all2all_matches_one_process(stokes_file, tmp_path):
     args = ["-m", "spectral_refiner.cli", "train", "--config", str(config), "--quiet", "--out"]
     one = subprocess.run([sys.executable, *args, str(tmp_path / "one")], env=env, timeout=600)
     assert one.returncode == 0
-    launch = ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29547"]
+    launch = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     two = subprocess.run(
         [sys.executable, *launch, *args, str(tmp_path / "two")],
         env=env,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import free_port
 from spectral_refiner.cli import main
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset
@@ -148,8 +149,9 @@ def test_two_gloo_ranks_follow_one_process(data_file, tmp_path):
     config.dtype = "float64"
     train(config, str(tmp_path / "one"), progress=False)
     context = multiprocessing.get_context("fork")
+    port = free_port()
     ranks = [
-        context.Process(target=_rank, args=(r, config, str(tmp_path / "two"), 29547))
+        context.Process(target=_rank, args=(r, config, str(tmp_path / "two"), port))
         for r in range(2)
     ]
     for p in ranks:
