@@ -210,9 +210,12 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         "train-closure",
         help="train a learned a-priori subgrid closure on a DNS file that stores subgrid/tau",
         description="Fit a closure model to the exact subgrid term of a DNS file and write "
-        "it atomically; the shell model is fitted in closed form (seconds), the cnn by Adam "
+        "it atomically; the shell model is fitted in closed form in one pass, the cnn by Adam "
         "(--steps, early-stopped on the held-out correlation). Validate on --held-out "
-        "trajectories (another seed of the same preset) or on a quarter of the file's.",
+        "trajectories (another seed of the same preset) or on a quarter of the file's. "
+        "Per DNS preset (kolmogorov-dns256, kolmogorov-dns512, mcwilliams-dns256): "
+        "`generate --preset P --out train.h5`, `generate --preset P --seed 1 --out test.h5`, "
+        "`train-closure --data train.h5 --held-out test.h5 --out P.closure.pt`.",
     )
     add_data(p, "DNS file storing the exact subgrid term (a *-dns* preset)", required=True)
     p.add_argument(
