@@ -15,6 +15,8 @@ The estimate ``η`` of a prediction is :meth:`Residual.of_prediction
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .physics import Residual, SpectralGrid, relative_sobolev_error, sobolev_norm
@@ -59,10 +61,14 @@ def window_metrics(
     w_in: torch.Tensor, pred: torch.Tensor, target: torch.Tensor, residual: Residual
 ) -> dict[str, torch.Tensor]:
     """Each of :data:`WINDOW_METRICS` per window, ``(B,)``: the relative errors of ``pred``
-    against ``target`` (with the residual's ``α``) and the estimate η of the prediction."""
+    against ``target`` (with the residual's ``α``) and the estimate η of the prediction
+    (NaN when ``w_in`` and ``pred`` hold fewer than the residual's 4 frames)."""
     out = {
         name: relative_error(pred, target, residual.grid, s, residual.alpha)
         for name, s in ORDERS.items()
     }
-    out["eta"] = residual.of_prediction(w_in, pred)
+    if w_in.shape[1] + pred.shape[1] >= 4:
+        out["eta"] = residual.of_prediction(w_in, pred)
+    else:  # too short for the residual (a hybrid's window of 1 + 1 or 1 + 2 frames)
+        out["eta"] = torch.full_like(out["rel_l2"], math.nan)
     return out

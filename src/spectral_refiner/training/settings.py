@@ -37,6 +37,10 @@ class DataConfig:
     every epoch, ``samples_per_trajectory`` per trajectory); validation and test windows at
     ``eval_windows`` fixed, evenly spaced times (the first at the trajectory's start).
     ``val_split`` / ``test_split``: a fraction of the trajectories if below 1, else a count.
+    ``curriculum``: ``[[epochs, K], ...]`` for models that roll out (``hybrid``): the first
+    ``epochs`` epochs train on the first ``K`` target frames of each window, the next entry's
+    epochs on its ``K``, and so on, then ``t_out``; validation and test always use all
+    ``t_out`` frames (see :meth:`unroll`).
     """
 
     file: str | None = None
@@ -51,6 +55,16 @@ class DataConfig:
     eval_windows: int = 1
     batch_size: int = 8
     workers: int = 0
+    curriculum: list[list[int]] = field(default_factory=list)
+
+    def unroll(self, epoch: int) -> int:
+        """The target frames trained on in epoch ``epoch`` (from 0) under :attr:`curriculum`."""
+        end = 0
+        for epochs, frames in self.curriculum:
+            end += epochs
+            if epoch < end:
+                return frames
+        return self.t_out
 
 
 @dataclass
@@ -157,6 +171,12 @@ class TrainConfig:
         ):
             if value < 1:
                 raise bad(key, f"must be >= 1, got {value}")
+        for entry in d.curriculum:
+            if len(entry) != 2 or entry[0] < 1 or not 1 <= entry[1] <= d.t_out:
+                raise bad(
+                    "data.curriculum",
+                    f"entries are [epochs >= 1, K in 1..t_out={d.t_out}], got {entry}",
+                )
         if d.workers < 0 or o.workers < 0:
             raise bad("data.workers / online.workers", "must be >= 0")
         if o.watermark > o.buffer_size:

@@ -135,7 +135,7 @@ class Trainer:
         o = self.optim
         with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
             pred = self.ddp(w_in)
-        loss, parts = self.objective(w_in, pred, w_out)
+        loss, parts = self.objective(w_in, pred, w_out[:, : pred.shape[1]])  # curriculum
         n = w_in.shape[0]
         o.optimizer.zero_grad(set_to_none=True)
         o.scaler.scale(loss * (n * self.world / n_global)).backward()
@@ -241,6 +241,8 @@ class Trainer:
 
     def _epoch(self, epoch: int, bar: tqdm, log: MetricsLog | None, stop: StopOnSignal) -> None:
         cfg, prog = self.config, self.progress
+        if cfg.data.curriculum:  # the frames a rolling-out model trains on this epoch
+            self.model.unroll = cfg.data.unroll(epoch)
         batches = self.source.batches(epoch, prog.epoch_step)
         totals = torch.zeros(5, dtype=torch.float64)
         consumed, started = 0, time.perf_counter()
