@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.hybrid import (
@@ -80,6 +81,12 @@ def test_scales_come_from_the_training_frames_and_scale_the_correction_exactly(d
         Corrector(net, g, "vorticity-velocity", 0.0, [1.0, -1.0, 1.0])
 
 
+def test_a_hybrid_refuses_frames_of_another_resolution(dns):
+    model = hybrid(dns)
+    with pytest.raises(SpectralRefinerError, match=r"coarse 16\^2 grid only.*resolution 16"):
+        model(torch.zeros(1, 1, 32, 32))
+
+
 def test_unrolled_loss_is_the_trainers_window_error(dns):
     """The loss a hybrid trains on through :func:`unrolled_loss` is the trainer's data loss
     and the validation metric, :func:`relative_error` of the window."""
@@ -99,6 +106,9 @@ def test_unrolled_loss_is_the_trainers_window_error(dns):
 def test_curriculum_schedule_and_its_bad_entries():
     d = DataConfig(t_in=1, t_out=8, curriculum=[[2, 1], [3, 4]])
     assert [d.unroll(e) for e in range(7)] == [1, 1, 4, 4, 4, 8, 8]
+    base = TrainConfig(data=DataConfig(t_in=1, t_out=8))
+    given = apply_config_overrides(base, ["data.curriculum=[[2, 1], [3, 4]]"])  # from --set
+    assert given.data.curriculum == [[2, 1], [3, 4]]
     for bad in ([[0, 2]], [[1, 9]], [[1, 0]], [[2]]):
         config = TrainConfig(data=DataConfig(t_in=1, t_out=8, curriculum=bad))
         with pytest.raises(SpectralRefinerError, match=r"data\.curriculum"):

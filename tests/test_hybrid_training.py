@@ -164,3 +164,20 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     failed = cli(*args, str(tmp_path / "bad"))
     assert failed.returncode == 2 and not (tmp_path / "bad").exists()
     assert failed.stderr.strip().count("\n") == 0 and "frames' spacing" in failed.stderr
+
+    # The trained hybrid on a file of another equation, even with --physics-from-file.
+    other = apply_overrides(get_preset("kolmogorov-dns256"), [*DNS, "viscosity=2e-3"])
+    other = generate(other, tmp_path / "other.h5", progress=False)
+    before = sorted(p.name for p in (tmp_path / "one").iterdir())
+    refused = cli(
+        "evaluate",
+        "--run",
+        str(tmp_path / "one"),
+        "--data",
+        str(other),
+        "--quiet",
+        "--physics-from-file",
+    )
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+    assert "another equation than the hybrid run" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == before

@@ -148,6 +148,12 @@ class HybridModel(NeuralOperator):
         """``(B, 1, n, n) -> (B, K, n, n)``: the rollout of the module docstring, ``K`` =
         :attr:`unroll` frames in training mode when set (the trainer's curriculum), else
         ``t_out``."""
+        n = self.hybrid.grid.n
+        if z.shape[-2:] != (n, n):
+            raise SpectralRefinerError(
+                f"a hybrid run advances its coarse {n}^2 grid only, got frames of "
+                f"{z.shape[-2]}x{z.shape[-1]}: use it at resolution {n} (no --resolution)"
+            )
         frames = self.unroll if self.training and self.unroll else self.t_out
         return rollout(
             self.hybrid,
