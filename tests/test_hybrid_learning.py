@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import long_horizon
 from spectral_refiner.hybrid import (
     Corrector,
     HybridModel,
@@ -156,3 +158,23 @@ def test_training_through_the_solver_learns_a_missing_term_on_every_stored_mode(
         opt.step()
     assert error() < 0.65 * before, (error(), before)
     assert error(high) < 0.65 * before_high, (error(high), before_high)
+
+
+def test_long_horizon_check_measures_both_solvers_and_reports_a_blow_up(dns):
+    """Gain 0: the hybrid's measures are the plain solver's, whose relative L2 per frame is
+    the metrics' (an independent computation); a correction that explodes is reported as a
+    blow-up of the hybrid only; a horizon beyond the trajectories is refused."""
+    model = hybrid(dns, t_out=1, frames=dns.frames[:2]).eval()
+    result = long_horizon(model, dns.frames, horizon=8)
+    assert result["hybrid"] == result["plain"] and result["plain"]["blew_up"] is None
+    with torch.no_grad():
+        pred = rollout(model.hybrid, dns.frames[:, 0], 8, 2, 0.01)
+    expect = relative_error(pred, dns.frames[:, 1:9], model.hybrid.grid, per_frame=True)
+    np.testing.assert_allclose(result["plain"]["rel_l2"], expect.mean(dim=0), rtol=1e-5)
+    assert len(result["plain"]["band_errors"]) == 3  # shells [1,2), [2,4), [4,6) of 16² (2/3)
+    with torch.no_grad():
+        model.gain.fill_(1e3)
+    blown = long_horizon(model, dns.frames, horizon=8)
+    assert "blew up" in blown["hybrid"]["blew_up"] and blown["plain"]["blew_up"] is None
+    with pytest.raises(SpectralRefinerError, match="needs trajectories"):
+        long_horizon(model, dns.frames, horizon=12)

@@ -4,6 +4,7 @@ long rollouts, the surrogate-versus-solver comparison, figures and the HTML repo
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
 from .evaluate import evaluate_run, rollout
+from .hybrid_horizon import long_horizon, plain_solver
 from .inputs import SPLITS, RunData, Selection, open_run_data, trained_on
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
@@ -34,8 +35,10 @@ __all__ = [
     "frame_metrics",
     "high_correlation_time",
     "list_runs",
+    "long_horizon",
     "open_run_data",
     "pareto_front",
+    "plain_solver",
     "plot_dataset",
     "predict_file",
     "read_comparisons",
