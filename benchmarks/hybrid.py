@@ -3,8 +3,9 @@
 What is measured (one thread; the plain solver is the run's hybrid with gain 0, bit for bit
 the coarse solver):
 
-* the error the run is trained on, the relative L2 error of a window of ``K = t_out`` frames
-  (mean over windows starting every ``K`` frames of every test trajectory), hybrid / plain;
+* the error the run is trained on, the relative L2 error of a window of ``K`` frames (``t_out``
+  or ``--window``; mean over windows starting every ``K`` frames of every test trajectory),
+  hybrid / plain;
 * the long-horizon check (:func:`spectral_refiner.evaluation.hybrid_horizon.long_horizon`):
   10 × K frames from each trajectory's first frame: blow-up, the times the vorticity
   correlation drops below 0.95 and 0.8, the energy-spectrum error per octave band up to the
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True, help="held-out filtered-DNS trajectories")
     p.add_argument("--horizon", type=int, default=None, help="frames (default 10 x t_out)")
+    p.add_argument("--window", type=int, default=None, help="K frames (default t_out)")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     result = long_horizon(model, flow.frames, args.horizon)
     plain = plain_solver(model)
 
-    k, frames = model.t_out, flow.frames
+    k, frames = args.window or model.t_out, flow.frames
+    model.t_out = plain.t_out = k
     starts = range(0, frames.shape[1] - k, k)
     w0 = torch.cat([frames[:, s : s + 1] for s in starts])
     target = torch.cat([frames[:, s + 1 : s + 1 + k] for s in starts])
