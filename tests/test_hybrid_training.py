@@ -4,6 +4,7 @@ it, a run trains from the CLI, bad inputs stop with one line."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -98,20 +99,23 @@ def test_a_dt_that_does_not_divide_the_frame_spacing_is_refused(dns_file):
 
 @pytest.mark.slow
 def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, tmp_path):
-    """One CLI run (float64, 3 x 8 windows in global batches of 4, a checkpoint every step)
-    is the reference of: a run killed (SIGKILL) after its first steps and resumed, equal bit
-    for bit (weights and losses); two gloo ranks, equal to 1e-9 relative; and a dt that
-    does not divide the frame spacing, which exits 2 with one line and writes nothing."""
+    """One CLI run (float64, 2 epochs of 3 x 4 windows in global batches of 4, a checkpoint
+    every step, a curriculum of K = 1 frame in epoch 1 and K = 2 in epoch 2, validated on
+    windows of 1 + 2 frames, too short for η) is the reference of: a run killed (SIGKILL)
+    after its first steps and resumed, across the change of K, equal bit for bit (weights and
+    losses); two gloo ranks, equal to 1e-9 relative; and a dt that does not divide the frame
+    spacing, which exits 2 with one line and writes nothing."""
     cfg = tmp_path / "c.yaml"
-    changes = {"data": {**CONFIG["data"], "samples_per_trajectory": 8, "batch_size": 4}}
-    changes["optim"] = {**CONFIG["optim"], "checkpoint_every": 1}
+    data = {"t_out": 2, "samples_per_trajectory": 4, "batch_size": 4, "curriculum": [[1, 1]]}
+    changes = {"data": {**CONFIG["data"], **data}}
+    changes["optim"] = {**CONFIG["optim"], "checkpoint_every": 1, "epochs": 2}
     cfg.write_text(json.dumps(CONFIG | changes | {"dtype": "float64"}))
     args = ["train", "--config", str(cfg), "--data", str(dns_file), "--quiet", "--out"]
     done = cli(*args, str(tmp_path / "one"))
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert summary["model"] == "hybrid" and summary["steps"] == 6
-    assert 0 < summary["val"]["rel_l2"] < 1
+    assert 0 < summary["val"]["rel_l2"] < 1 and math.isnan(summary["val"]["eta"])
     losses = [r["loss"] for r in step_records(tmp_path / "one")]
 
     run = tmp_path / "killed"
@@ -153,3 +157,20 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     failed = cli(*args, str(tmp_path / "bad"))
     assert failed.returncode == 2 and not (tmp_path / "bad").exists()
     assert failed.stderr.strip().count("\n") == 0 and "frames' spacing" in failed.stderr
+
+    # The trained hybrid on a file of another equation, even with --physics-from-file.
+    other = apply_overrides(get_preset("kolmogorov-dns256"), [*DNS, "viscosity=2e-3"])
+    other = generate(other, tmp_path / "other.h5", progress=False)
+    before = sorted(p.name for p in (tmp_path / "one").iterdir())
+    refused = cli(
+        "evaluate",
+        "--run",
+        str(tmp_path / "one"),
+        "--data",
+        str(other),
+        "--quiet",
+        "--physics-from-file",
+    )
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+    assert "another equation than the hybrid run" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == before

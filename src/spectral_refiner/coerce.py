@@ -12,6 +12,8 @@ import types
 import typing
 from typing import Any
 
+import yaml
+
 from .errors import SpectralRefinerError
 
 __all__ = ["coerce", "type_name"]
@@ -50,10 +52,11 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
 
     Supported annotations: ``bool``, ``int``, ``float``, ``str``, ``X | None``, sequences
     ``list[X]``/``tuple[X, ...]``/``Sequence[X]`` (a YAML list, or a comma-separated string,
-    returned as a list) and mappings ``dict[str, Any]`` (a YAML mapping, kept as given: its
-    values are checked by whatever consumes it, e.g. a nested model's constructor). Integers
-    are accepted for floats, and floats with an integral value for integers; ``"1e-3"``
-    (which YAML reads as a string) for a float.
+    returned as a list; a list of lists from a string in YAML's flow style, ``[[4, 2]]``)
+    and mappings ``dict[str, Any]`` (a YAML mapping, kept as given: its values are checked
+    by whatever consumes it, e.g. a nested model's constructor). Integers are accepted for
+    floats, and floats with an integral value for integers; ``"1e-3"`` (which YAML reads as
+    a string) for a float.
 
     Raises
     ------
@@ -77,7 +80,12 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
         raise _bad(value, annotation, key)
     if _is_sequence(annotation):
         (item,) = typing.get_args(annotation)[:1] or (Any,)
-        if isinstance(value, str):
+        if isinstance(value, str) and _is_sequence(item):  # nested: "[[4, 2], [4, 4]]"
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise _bad(value, annotation, key) from None
+        elif isinstance(value, str):
             value = [v.strip() for v in value.strip("[]()").split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise _bad(value, annotation, key)

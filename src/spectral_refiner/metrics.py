@@ -15,6 +15,8 @@ The estimate ``η`` of a prediction is :meth:`Residual.of_prediction
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .physics import Residual, SpectralGrid, relative_sobolev_error, sobolev_norm
@@ -65,12 +67,14 @@ def window_metrics(
 ) -> dict[str, torch.Tensor]:
     """Each of :data:`WINDOW_METRICS` per window, ``(B,)``: the relative errors of ``pred``
     against ``target`` (with the residual's ``α``) and the estimate η of the prediction
-    (NaN with ``eta=False``: samples that are not windows of consecutive frames)."""
+    (NaN with ``eta=False``: samples that are not windows of consecutive frames; NaN when
+    ``w_in`` and ``pred`` hold fewer than the residual's 4 frames)."""
     out = {
         name: relative_error(pred, target, residual.grid, s, residual.alpha)
         for name, s in ORDERS.items()
     }
-    out["eta"] = (
-        residual.of_prediction(w_in, pred) if eta else torch.full_like(out["rel_l2"], float("nan"))
-    )
+    if eta and w_in.shape[1] + pred.shape[1] >= 4:
+        out["eta"] = residual.of_prediction(w_in, pred)
+    else:  # not windows, or too short for the residual (a hybrid's window of 1 + 1 frames)
+        out["eta"] = torch.full_like(out["rel_l2"], math.nan)
     return out

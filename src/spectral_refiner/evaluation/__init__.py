@@ -10,6 +10,7 @@ from .efficiency import SIZES, efficiency, efficiency_gains, power_law
 from .efficiency_report import plot_efficiency, write_efficiency_report
 from .evaluate import evaluate_run, rollout, rollout_estimates
 from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
+from .hybrid_horizon import long_horizon, plain_solver
 from .hybrid_verdict import (
     baselines,
     dominates,
@@ -60,9 +61,11 @@ __all__ = [
     "high_correlation_time",
     "hybrid_verdict",
     "list_runs",
+    "long_horizon",
     "minimise_1d",
     "open_run_data",
     "pareto_front",
+    "plain_solver",
     "plot_dataset",
     "plot_efficiency",
     "power_law",

@@ -35,6 +35,7 @@ import torch
 
 from ..data import Flow, read_flow, window_span
 from ..errors import SpectralRefinerError
+from ..hybrid import HybridModel
 from ..models import NeuralOperator
 from ..physics import NavierStokes2D, Residual, resample
 from ..problem import PHYSICS_FIELDS, Problem, check_compatible
@@ -255,6 +256,12 @@ def open_run_data(
     note = check_compatible(
         flow.problem, problem, source=str(data_file), allow_physics=select.physics_from_file
     )
+    if note and isinstance(model, HybridModel):
+        raise SpectralRefinerError(
+            f"{data_file} is of another equation than the hybrid run "
+            f"({problem.physics_note(flow.problem)}), whose coarse solver is its own: use "
+            "data of the run's problem"
+        )
     if note:
         print(note, file=sys.stderr)
         problem = dataclasses.replace(

@@ -60,6 +60,12 @@ class HybridModel(NeuralOperator):
         Coarse step; ``steps_per_frame · dt`` must equal the frames' spacing.
     checkpoint : bool
         Gradient checkpointing per frame (same gradient, less memory).
+    input_scale : list of float, optional
+        The corrector's input scales ``s_x``, one per channel (default 1; a run takes
+        the training frames' root mean squares, :func:`~spectral_refiner.training.hybrid_kwargs`).
+    output_scale : float, optional
+        The correction's scale ``s_c`` (default 1; a run takes ``σ²`` for a closure term, a
+        rate, and ``σ`` for a state correction, ``σ`` the training vorticity's root mean square).
     """
 
     data_normalization = False  # the solver advances physical vorticity
@@ -75,6 +81,8 @@ class HybridModel(NeuralOperator):
         steps_per_frame: int = 2,
         dt: float = 0.01,
         checkpoint: bool = False,
+        input_scale: list[float] | None = None,
+        output_scale: float | None = None,
     ) -> None:
         super().__init__()
         if problem is None:
@@ -111,6 +119,9 @@ class HybridModel(NeuralOperator):
         self.t_in, self.t_out = 1, t_out
         self.form, self.inputs, self.problem = form, inputs, dict(problem)
         self.steps_per_frame, self.dt, self.checkpoint = int(steps_per_frame), dt, checkpoint
+        self.input_scale = list(input_scale or [1.0])
+        self.output_scale = 1.0 if output_scale is None else float(output_scale)
+        self.unroll: int | None = None  # frames of a training rollout (curriculum), else t_out
         self.net = build_model(name, t_in=INPUTS[inputs], t_out=1, **spec)
         self.gain = torch.nn.Parameter(torch.zeros(()))
         self._build(torch.float32, torch.device("cpu"))
@@ -118,7 +129,9 @@ class HybridModel(NeuralOperator):
     def _build(self, dtype: torch.dtype, device: torch.device) -> None:
         """The hybrid on a grid of ``dtype`` and ``device``, sharing the net and the gain."""
         equation = Problem.from_dict(self.problem).equation(device=device, dtype=dtype)
-        corrector = Corrector(self.net, equation.grid, self.inputs)
+        corrector = Corrector(
+            self.net, equation.grid, self.inputs, 0.0, self.input_scale, self.output_scale
+        )
         corrector.gain = self.gain
         # Not a submodule: its parameters are the net and the gain, registered here once.
         object.__setattr__(self, "hybrid", FORMS[self.form](equation, corrector))
@@ -132,11 +145,20 @@ class HybridModel(NeuralOperator):
         return self
 
     def operator(self, z: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, n, n) -> (B, t_out, n, n)``: the rollout of the module docstring."""
+        """``(B, 1, n, n) -> (B, K, n, n)``: the rollout of the module docstring, ``K`` =
+        :attr:`unroll` frames in training mode when set (the trainer's curriculum), else
+        ``t_out``."""
+        n = self.hybrid.grid.n
+        if z.shape[-2:] != (n, n):
+            raise SpectralRefinerError(
+                f"a hybrid run advances its coarse {n}^2 grid only, got frames of "
+                f"{z.shape[-2]}x{z.shape[-1]}: use it at resolution {n} (no --resolution)"
+            )
+        frames = self.unroll if self.training and self.unroll else self.t_out
         return rollout(
             self.hybrid,
             z[:, 0],
-            self.t_out,
+            frames,
             self.steps_per_frame,
             self.dt,
             checkpoint=self.checkpoint,

@@ -97,13 +97,19 @@ def train(
     if config.model["name"] == HYBRID:  # the coarse equation is the data's
         flow = getattr(source, "flow", None)
         recipe, name = getattr(flow, "preset", None), str(getattr(flow, "source", ""))
-        kwargs = hybrid_kwargs(kwargs, problem, recipe, name)
+        train = flow.frames[source.split["train"]] if flow is not None else None
+        kwargs = hybrid_kwargs(kwargs, problem, recipe, name, train)
     if d.sampling == "all2all":
         kwargs = lead_time_kwargs(config.model["name"], kwargs, source.max_lead_time)
     if d.files:  # the parameter channels follow the frames
         kwargs["t_in"] += len(d.parameters)
     model = build_model(config.model["name"], **kwargs)
     check_own_loss(model, loss.physics_weight)
+    if d.curriculum and not hasattr(model, "unroll"):
+        raise SpectralRefinerError(
+            f"data.curriculum needs a model that rolls out frames (hybrid), not "
+            f"{config.model['name']!r}: remove data.curriculum"
+        )
     model.to(device=device, dtype=dtype)
     if model.data_normalization:  # scalar statistics of the training data
         model.set_normalization(*source.normalization())

@@ -53,6 +53,11 @@ class DataConfig:
 
     ``files``: several files mixed in one run (:mod:`~.mixture`, instead of ``file``), the
     equation's ``parameters`` given to the model as constant input channels.
+
+    ``curriculum``: ``[[epochs, K], ...]`` for models that roll out (``hybrid``): the first
+    ``epochs`` epochs train on the first ``K`` target frames of each window, the next entry's
+    epochs on its ``K``, and so on, then ``t_out``; validation and test always use all
+    ``t_out`` frames (see :meth:`unroll`).
     """
 
     file: str | None = None
@@ -75,6 +80,16 @@ class DataConfig:
     parameters: list[str] = field(
         default_factory=lambda: ["viscosity", "drag", "forcing_amplitude"]
     )
+    curriculum: list[list[int]] = field(default_factory=list)
+
+    def unroll(self, epoch: int) -> int:
+        """The target frames trained on in epoch ``epoch`` (from 0) under :attr:`curriculum`."""
+        end = 0
+        for epochs, frames in self.curriculum:
+            end += epochs
+            if epoch < end:
+                return frames
+        return self.t_out
 
 
 @dataclass
@@ -183,6 +198,12 @@ class TrainConfig:
         ):
             if value < 1:
                 raise bad(key, f"must be >= 1, got {value}")
+        for entry in d.curriculum:
+            if len(entry) != 2 or entry[0] < 1 or not 1 <= entry[1] <= d.t_out:
+                raise bad(
+                    "data.curriculum",
+                    f"entries are [epochs >= 1, K in 1..t_out={d.t_out}], got {entry}",
+                )
         if d.workers < 0 or o.workers < 0:
             raise bad("data.workers / online.workers", "must be >= 0")
         if o.watermark > o.buffer_size:

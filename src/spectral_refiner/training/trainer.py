@@ -161,7 +161,7 @@ class Trainer:
         else:
             with torch.autocast(self.device.type, dtype=o.amp_dtype, enabled=o.amp):
                 pred = self.ddp(w_in, **conditioning)
-            loss, parts = self.objective(w_in, pred, w_out)
+            loss, parts = self.objective(w_in, pred, w_out[:, : pred.shape[1]])  # curriculum
         o.optimizer.zero_grad(set_to_none=True)
         o.scaler.scale(loss * (n * self.world / n_global)).backward()
         clip = self.config.optim.grad_clip
@@ -270,6 +270,8 @@ class Trainer:
 
     def _epoch(self, epoch: int, bar: tqdm, log: MetricsLog | None, stop: StopOnSignal) -> None:
         cfg, prog = self.config, self.progress
+        if cfg.data.curriculum:  # the frames a rolling-out model trains on this epoch
+            self.model.unroll = cfg.data.unroll(epoch)
         batches = self.source.batches(epoch, prog.epoch_step)
         totals = torch.zeros(5, dtype=torch.float64)
         consumed, started = 0, time.perf_counter()
