@@ -83,7 +83,8 @@ def hybrid_verdict(points: list[dict[str, Any]]) -> list[str]:
             numbers = (
                 f"(correlation >= 0.95 until {_fmt_t(h)} vs {_fmt_t(b)}, rel L2 "
                 f"{h['rel_l2']:.4g} vs {b['rel_l2']:.4g}, {h['seconds']:.3g} vs "
-                f"{b['seconds']:.3g} s per unit time)"
+                f"{b['seconds']:.3g} s per unit time"
+                + (", tied within timing noise)" if tied(h, b) else ")")
             )
             what = f"the {label} ({b['method']})" if label == "best closure" else f"the {label}"
             if dominates(h, b):
