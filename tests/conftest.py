@@ -26,6 +26,40 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _rank(rank: int, config, out: str, port: int) -> None:
+    """One of two gloo ranks, forked from the test process (no second import of torch)."""
+    from spectral_refiner.training import train
+
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )  # fmt: skip
+    status = 1
+    try:
+        train(config, out, progress=False)
+        status = 0
+    finally:
+        import torch.distributed
+
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        os._exit(status)
+
+
+def two_gloo_ranks(config, out: str) -> list[int]:
+    """``train(config, out)`` on two real gloo ranks forked from this process (a torchrun
+    launch without its seconds of imports per rank); their exit codes."""
+    import multiprocessing
+
+    context, port = multiprocessing.get_context("fork"), free_port()
+    ranks = [context.Process(target=_rank, args=(r, config, out, port)) for r in range(2)]
+    for p in ranks:
+        p.start()
+    for p in ranks:
+        p.join(timeout=300)
+    return [p.exitcode for p in ranks]
+
+
 SMALL_MODELS = {
     "sfno": ({"name": "sfno", "width": 6, "modes": 4, "time_modes": 1, "n_layers": 1}, 5),
     "fno2d": ({"name": "fno2d", "width": 6, "modes": 4, "n_layers": 1}, 1),

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import free_port
+from conftest import two_gloo_ranks
 from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import Preset, seed_keys, write_dataset
@@ -165,49 +162,15 @@ def test_bad_all2all_settings_are_one_line(stokes_file, tmp_path, changes, model
 
 
 @pytest.mark.slow
-def test_torchrun_all2all_matches_one_process(stokes_file, tmp_path):
+def test_two_gloo_ranks_on_pairs_match_one_process(stokes_file, tmp_path):
     """Two gloo ranks, each with half of every global batch of pairs and their lead times,
     follow the single-process loss curve (float64, to 1e-9 relative)."""
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "model": {
-                    "name": "fno2d",
-                    "width": 4,
-                    "modes": 3,
-                    "n_layers": 1,
-                    "condition_on": "lead_time",
-                },
-                "data": {
-                    "file": str(stokes_file),
-                    "sampling": "all2all",
-                    "t_in": 1,
-                    "t_out": 1,
-                    "val_split": 2,
-                    "test_split": 2,
-                    "samples_per_trajectory": 1,
-                    "batch_size": 6,
-                },
-                "optim": {"epochs": 1},
-                "dtype": "float64",
-                "device": "cpu",
-            }
-        )
+    model = {"name": "fno2d", "width": 4, "modes": 3, "n_layers": 1, "condition_on": "lead_time"}
+    config = all2all_config(
+        stokes_file, "data.batch_size=6", "optim.epochs=1", "dtype=float64", model=model
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["-m", "spectral_refiner.cli", "train", "--config", str(config), "--quiet", "--out"]
-    one = subprocess.run([sys.executable, *args, str(tmp_path / "one")], env=env, timeout=600)
-    assert one.returncode == 0
-    launch = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
-    two = subprocess.run(
-        [sys.executable, *launch, *args, str(tmp_path / "two")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert two.returncode == 0, two.stderr[-3000:]
+    train(config, str(tmp_path / "one"), progress=False)
+    assert two_gloo_ranks(config, str(tmp_path / "two")) == [0, 0]
 
     def losses(run):
         lines = (run / "metrics.jsonl").read_text().splitlines()

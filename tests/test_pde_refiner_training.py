@@ -5,14 +5,12 @@ follow one process, and a bad configuration is one line and exit 2."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import free_port
+from conftest import two_gloo_ranks
 from spectral_refiner.cli import main
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset
@@ -129,36 +127,13 @@ def test_the_trainer_minimises_the_models_objective_and_resumes_bit_for_bit(
     assert [r["loss"] for r in _records(run)][-3:] == curve[-3:]
 
 
-def _rank(rank: int, config, out: str, port: int) -> None:
-    """One of two gloo ranks, forked from the test process (no second import of torch)."""
-    os.environ.update(
-        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-    )  # fmt: skip
-    try:
-        train(config, out, progress=False)
-    finally:
-        torch.distributed.destroy_process_group()
-        os._exit(0)
-
-
 def test_two_gloo_ranks_follow_one_process(data_file, tmp_path):
     """Each rank draws the noise of its half of the global batch from the keyed seeds: the
     loss curve and weights of two ranks are the single process's (float64)."""
     config = _config(data_file)
     config.dtype = "float64"
     train(config, str(tmp_path / "one"), progress=False)
-    context = multiprocessing.get_context("fork")
-    port = free_port()
-    ranks = [
-        context.Process(target=_rank, args=(r, config, str(tmp_path / "two"), port))
-        for r in range(2)
-    ]
-    for p in ranks:
-        p.start()
-    for p in ranks:
-        p.join(timeout=300)
-    assert [p.exitcode for p in ranks] == [0, 0]
+    assert two_gloo_ranks(config, str(tmp_path / "two")) == [0, 0]
     one, two = _records(tmp_path / "one"), _records(tmp_path / "two")
     assert len(one) == len(two) == 5
     np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-9)
