@@ -45,9 +45,13 @@ def test_gains_of_exact_power_laws():
     assert power_law(sizes, scratch) == pytest.approx((1.0, 1.0))
     gains = efficiency_gains(sizes, scratch, pre, reference=8)
     assert gains["EG"] == pytest.approx(4.0) and gains["AG"] == pytest.approx(4.0)
+    assert gains["EG_measured"] == 4.0  # 1/(4*2) <= 1/8: N' = 2
     # a steeper fine-tuned curve E = 1/N^2: reaches 1/8 at N* = sqrt(8)
     gains = efficiency_gains(sizes, scratch, [1 / n**2 for n in sizes], reference=8)
     assert gains["EG"] == pytest.approx(8 / np.sqrt(8)) and gains["AG"] == pytest.approx(8.0)
+    assert gains["EG_measured"] == 2.0  # 1/16 <= 1/8 at N' = 4, not at 2
+    assert efficiency_gains(sizes, scratch, [2 * e for e in scratch], 8)["EG_measured"] == 0.5
+    assert efficiency_gains(sizes, scratch, [1.0] * 4, 8)["EG_measured"] is None
 
 
 def test_efficiency_runs_both_sides_on_the_same_test_set_and_resumes(tmp_path, capsys):

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from spectral_refiner.cli import main
+from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import get_preset, seed_keys, write_dataset
 from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.models import build_model
-from spectral_refiner.training import init_from, interface_layers, load_checkpoint
+from spectral_refiner.training import init_from, interface_layers, load_checkpoint, train
 
 FNO = {"name": "fno2d", "width": 6, "modes": 3, "n_layers": 2}
 
@@ -109,3 +110,23 @@ def test_other_family_or_trunk_is_one_line_exit_2(
     assert not (tmp_path / "bad").exists()
     with pytest.raises(SpectralRefinerError, match="no checkpoint"):
         init_from(build_model("fno2d"), str(tmp_path / "missing.pt"))
+
+
+def test_fine_tuning_stopped_and_resumed_is_bit_identical(pretrained, data_file, tmp_path):
+    """A resumed fine-tuning run takes its weights from its own checkpoint (not the pretrained
+    run again) and keeps its frozen trunk: it ends where the uninterrupted run ends."""
+    raw = {
+        "model": FNO,
+        "data": {"file": str(data_file), "t_in": 4, "t_out": 1, "val_split": 1, "test_split": 1},
+        "optim": {"epochs": 2, "lr": 1e-2},
+        "device": "cpu",
+        "init_from": str(pretrained),
+        "freeze": "trunk",
+    }
+    whole = train(config_from_dict(raw), str(tmp_path / "whole"), progress=False)
+    stopped = config_from_dict({**raw, "optim": {**raw["optim"], "max_time": 1e-9}})
+    train(stopped, str(tmp_path / "run"), progress=False)
+    resumed = train(config_from_dict(raw), str(tmp_path / "run"), resume=True, progress=False)
+    a = load_checkpoint(tmp_path / "whole/checkpoints/latest.pt")["model"]["state_dict"]
+    b = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["model"]["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["steps"] == whole["steps"]

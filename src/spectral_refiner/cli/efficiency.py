@@ -37,7 +37,11 @@ def _cmd_efficiency(args: argparse.Namespace) -> int:
         print(f"{n:4d} {row['scratch']:10.4g} {row['pretrained']:11.4g}")
     if "gains" in result:
         g = result["gains"]
-        print(f"at N = {g['reference']}: EG {g['EG']:.3g}, AG {g['AG']:.3g}")
+        measured = "none" if g["EG_measured"] is None else f"{g['EG_measured']:.3g}"
+        print(
+            f"at N = {g['reference']}: EG {g['EG']:.3g} (fit; measured {measured}), "
+            f"AG {g['AG']:.3g}"
+        )
     print(f"wrote {Path(args.out) / 'efficiency.json'}")
     return 0
 

@@ -15,7 +15,11 @@ reference size ``N_r``
 where ``N*`` solves ``E_pre(N*) = E_scratch(N_r)`` on the fine-tuned fit,
 ``N* = (C_pre / E_scratch(N_r))^{1/α_pre}``, and the errors at ``N_r`` are the measured ones.
 EG ≥ 4 says the pretrained model reaches the from-scratch error of ``N_r`` trajectories with a
-quarter of them. Every run of a size goes into ``OUT/N-<N>/scratch``
+quarter of them. A flat fine-tuned curve (small ``α_pre``) makes the fitted ``N*`` an
+extrapolation below the measured sizes, so the measured counterpart is reported too:
+``EG_measured = N_r / N'`` with ``N'`` the smallest measured size whose fine-tuned error is at
+most ``E_scratch(N_r)`` (a lower bound when ``N'`` is the smallest size measured; none if no size
+reaches it). Every run of a size goes into ``OUT/N-<N>/scratch``
 and ``OUT/N-<N>/pretrained``; ``OUT/efficiency.json`` is rewritten atomically after each run, and
 a rerun of the same command skips finished runs and resumes an interrupted one. The curve goes
 to ``OUT/efficiency-curve.png`` and ``OUT/efficiency.html`` (:mod:`.efficiency_report`).
@@ -62,9 +66,11 @@ def efficiency_gains(
     c_scr, a_scr = power_law(sizes, scratch)
     target = scratch[r]
     needed = (c_pre / target) ** (1 / a_pre) if a_pre > 0 else math.nan
+    reached = [n for n, e in zip(sizes, pretrained, strict=True) if e <= target]
     return {
         "reference": reference,
         "EG": reference / needed if needed > 0 else math.nan,
+        "EG_measured": reference / min(reached) if reached else None,
         "AG": target / pretrained[r],
         "fit_scratch": {"C": c_scr, "alpha": a_scr},
         "fit_pretrained": {"C": c_pre, "alpha": a_pre},
