@@ -1,19 +1,15 @@
 """One self-contained HTML page (images embedded) and its PNG figures for one or more runs.
 
-Reads what each run directory holds: ``config.yaml``, ``metrics.jsonl``, ``summary.json``
-and ``evaluation/`` (every evaluation from ``spectral-refiner evaluate`` and every
-comparison from ``spectral-refiner compare-solver``, :mod:`.runs`). The page lists every
-evaluation of every run; for each test set (:mod:`.report_data`) it states the dataset's
-physics and shows a table of medians with 10th–90th percentiles over the trajectories, the
-error and correlation over time with their spread, spectra, energy and enstrophy, η against
-the true error, the solver comparison with its Pareto plot, and snapshots; then the hybrid
-comparisons (``compare-hybrid``, :mod:`.hybrid_report`); then the sample spread of sampled
-rollouts against the true error beside η (:mod:`.report_uncertainty`), the training curves
-and each run's config. Each figure is written as PNG beside the page, with the numbers
-drawn in a JSON file of the same name (:func:`.plots.save_figure`).
-
-One run: ``RUN_DIR/report/report.html``. Several: ``OUT/report.html`` (default
-``report-YYYY-MM-DD`` in the working directory).
+Reads each run directory's ``config.yaml``, ``metrics.jsonl``, ``summary.json`` and
+``evaluation/`` (``evaluate``, ``compare-solver`` and ``compare-hybrid`` results, :mod:`.runs`).
+Per test set (:mod:`.report_data`): the dataset's physics, medians with 10th–90th percentiles
+over the trajectories, error and correlation over time, spectra, energy and enstrophy, η against
+the true error, floor, estimate and true error per window (:mod:`.report_estimate`), the solver
+comparison with its Pareto plot, and snapshots; then the hybrid comparisons
+(:mod:`.hybrid_report`), the spread of sampled rollouts beside η (:mod:`.report_uncertainty`),
+training curves and each run's config. Each figure is a PNG beside the page, its numbers in a
+JSON file of the same name (:func:`.plots.save_figure`). One run:
+``RUN_DIR/report/report.html``; several: ``OUT/report.html`` (default ``report-YYYY-MM-DD``).
 """
 
 from __future__ import annotations
