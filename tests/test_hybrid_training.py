@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import two_gloo_ranks
+from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides, load_config
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.errors import SpectralRefinerError
@@ -24,7 +25,7 @@ from spectral_refiner.hybrid import HybridModel
 from spectral_refiner.models import model_from_payload, model_payload
 from spectral_refiner.physics.time_stepping import imex_stepper
 from spectral_refiner.training import hybrid_kwargs, load_checkpoint
-from test_training import assert_same_weights, cli, step_records, weights
+from test_training import assert_same_weights, step_records, weights
 
 DNS = ["sim_resolution=32", "resolution=16", "n_trajectories=5", "n_frames=6", "warmup_time=0.2"]
 CONFIG = {
@@ -99,7 +100,7 @@ def test_a_dt_that_does_not_divide_the_frame_spacing_is_refused(dns_file):
 
 
 @pytest.mark.slow
-def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, tmp_path):
+def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, tmp_path, capsys):
     """One CLI run (float64, 2 epochs of 3 x 4 windows in global batches of 4, a checkpoint
     every step, a curriculum of K = 1 frame in epoch 1 and K = 2 in epoch 2, validated on
     windows of 1 + 2 frames, too short for η) is the reference of: a run killed (SIGKILL)
@@ -112,8 +113,7 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     changes["optim"] = {**CONFIG["optim"], "checkpoint_every": 1, "epochs": 2}
     cfg.write_text(json.dumps(CONFIG | changes | {"dtype": "float64"}))
     args = ["train", "--config", str(cfg), "--data", str(dns_file), "--quiet", "--out"]
-    done = cli(*args, str(tmp_path / "one"))
-    assert done.returncode == 0, done.stderr
+    assert main([*args, str(tmp_path / "one")]) == 0  # in this process: no imports
     summary = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert summary["model"] == "hybrid" and summary["steps"] == 6
     assert 0 < summary["val"]["rel_l2"] < 1 and math.isnan(summary["val"]["eta"])
@@ -132,8 +132,7 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     proc.wait()
     step = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]["step"]
     assert 0 < step < 6, "the kill came too late to test a resume"
-    resumed = cli("train", "--resume", str(run), "--quiet")
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
     assert_same_weights(weights(run), weights(tmp_path / "one"))
     assert [r["loss"] for r in step_records(run)] == losses
 
@@ -148,23 +147,17 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     bad = json.loads(json.dumps(CONFIG))
     bad["model"]["dt"] = 0.015
     cfg.write_text(json.dumps(bad))
-    failed = cli(*args, str(tmp_path / "bad"))
-    assert failed.returncode == 2 and not (tmp_path / "bad").exists()
-    assert failed.stderr.strip().count("\n") == 0 and "frames' spacing" in failed.stderr
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "bad")]) == 2 and not (tmp_path / "bad").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "frames' spacing" in err
 
     # The trained hybrid on a file of another equation, even with --physics-from-file.
     other = apply_overrides(get_preset("kolmogorov-dns256"), [*DNS, "viscosity=2e-3"])
     other = generate(other, tmp_path / "other.h5", progress=False)
     before = sorted(p.name for p in (tmp_path / "one").iterdir())
-    refused = cli(
-        "evaluate",
-        "--run",
-        str(tmp_path / "one"),
-        "--data",
-        str(other),
-        "--quiet",
-        "--physics-from-file",
-    )
-    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
-    assert "another equation than the hybrid run" in refused.stderr
+    command = ["evaluate", "--run", str(tmp_path / "one"), "--data", str(other), "--quiet"]
+    assert main([*command, "--physics-from-file"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "another equation than the hybrid run" in err
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == before

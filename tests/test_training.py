@@ -278,8 +278,7 @@ def uninterrupted(data_file, tmp_path_factory):
         {"data": {"samples_per_trajectory": 20}, "optim": {"epochs": 2, "checkpoint_every": 3}},
     )
     args = ["train", "--config", str(cfg), "--data", str(data_file), "--quiet"]
-    whole = cli(*args, "--out", str(folder / "whole"))
-    assert whole.returncode == 0, whole.stderr
+    assert main([*args, "--out", str(folder / "whole")]) == 0  # in this process: no imports
     return args, folder / "whole"
 
 
@@ -305,8 +304,7 @@ def test_kill_and_resume_gives_identical_weights(uninterrupted, tmp_path):
     proc.wait()
     progress = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]
     assert 0 < progress["step"] < steps, "the kill came too late to test a resume"
-    resumed = cli("train", "--resume", str(run), "--quiet")
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
     assert_same_weights(weights(run), weights(whole))
     losses = [r["loss"] for r in step_records(run)]
     assert losses == [r["loss"] for r in step_records(whole)]
@@ -336,7 +334,7 @@ def test_ctrl_c_checkpoints_the_step_and_resume_is_identical(data_file, uninterr
     assert f"--resume {run}" in err and "Traceback" not in err
     stopped = load_checkpoint(run / "checkpoints" / "latest.pt")["progress"]
     assert stopped["step"] == len(step_records(run)) and stopped["epoch_step"] > 0
-    assert cli("train", "--resume", str(run), "--quiet").returncode == 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
     assert_same_weights(weights(run), weights(whole))
 
 
@@ -351,8 +349,7 @@ def test_torchrun_matches_one_process_with_the_same_global_batch(data_file, tmp_
         tmp_path / "c.yaml", {"dtype": "float64", "data": {"samples_per_trajectory": 3}}
     )
     args = ["train", "--config", str(cfg), "--data", str(data_file), "--quiet", "--out"]
-    single = cli(*args, str(tmp_path / "one"))
-    assert single.returncode == 0, single.stderr
+    assert main([*args, str(tmp_path / "one")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run(
         [
@@ -450,7 +447,7 @@ def test_stream_yields_windows_of_the_solver_trajectories_it_owns():
 
 
 @pytest.mark.slow
-def test_online_training_end_to_end(tmp_path):
+def test_online_training_end_to_end(tmp_path, capsys):
     cfg = write_config(
         tmp_path / "c.yaml",
         {
@@ -464,17 +461,16 @@ def test_online_training_end_to_end(tmp_path):
             },
         },
     )
-    result = cli(
-        "train", "--config", str(cfg), "--online", "tiny", "--quiet", "--out", str(tmp_path / "run")
-    )
-    assert result.returncode == 0, result.stderr
+    command = ["train", "--config", str(cfg), "--online", "tiny", "--quiet"]
+    assert main([*command, "--out", str(tmp_path / "run")]) == 0  # in this process: no imports
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     epochs = [r for r in map(json.loads, lines) if r["kind"] == "epoch"]
     assert len(epochs) == 2
     assert epochs[-1]["online_generated_per_s"] > 0 and epochs[-1]["online_consumed_per_s"] > 0
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["source"] == "online:tiny" and split["val"] == [0, 1] and split["test"] == [2, 3]
-    assert "validation" in result.stdout and "test" in result.stdout
+    stdout = capsys.readouterr().out
+    assert "validation" in stdout and "test" in stdout
 
 
 # ---------------------------------------------------------------------------- bad input
