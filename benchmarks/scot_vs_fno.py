@@ -165,7 +165,7 @@ def main() -> None:
             summary = json.loads(RunDir(run).summary.read_text())
         rows[name] = (count(model), summary["steps"], *test_errors(run, args.start_every))
     data = open_run_data(work / "scot", TEST)
-    inputs = torch.cat([data.inputs(s) for s in range(0, 4 * args.batch, 4)])[: args.batch]
+    inputs = torch.cat([data.inputs(s) for s in range(-(-args.batch // 4))])[: args.batch]
     target = data.window(T_IN, T_OUT, data.trained_resolution)
     target = target.repeat(args.batch // target.shape[0] + 1, 1, 1, 1)[: args.batch]
     trained = {name: RunDir(work / name).load_model()[0].train() for name in models}
