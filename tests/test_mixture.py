@@ -167,5 +167,8 @@ def test_a_mixture_run_serves_each_of_its_files_with_that_files_channels(files, 
         assert not torch.equal(data.model(w), inner("fno-nu1e-3"))
     with pytest.raises(SpectralRefinerError, match="trained or validated on"):
         open_run_data(tmp_path / "run", files[1])
+    # a file of another box than the run's first file: compared with its own entry's equation
+    mcw = open_run_data(tmp_path / "run", labelled_file(tmp_path / "c2.h5", "mcwilliams-re1000", 8))
+    assert mcw.problem.box_length == pytest.approx(2 * math.pi) != data.problem.box_length
     args = ["compare-solver", "--run", str(tmp_path / "run"), "--data", held_out, "--quiet"]
     assert main(args) == 0

@@ -67,10 +67,10 @@ from ..training import (
     RunDir,
     TrainConfig,
     file_record,
-    fixed_window_model,
     load_checkpoint,
     model_from_checkpoint,
     train,
+    use_on_file,
 )
 from .efficiency_report import write_efficiency_report
 from .runs import data_key, write_results
@@ -128,15 +128,12 @@ def median_relative_l1(run_dir: str | Path, data: str, resolution: int | None = 
     """Poseidon's test error of the run in ``run_dir`` on its held-out trajectories of
     ``data``: the median over every window (each start) of those trajectories of
     ``Σ|w_pred - w| / Σ|w|`` over the window's predicted frames (module docstring). A mixture
-    or all2all run is used as on any file (:func:`~spectral_refiner.training.\
-fixed_window_model`)."""
+    or all2all run is used as on any file (:func:`~spectral_refiner.training.use_on_file`)."""
     payload = load_checkpoint(RunDir(run_dir).checkpoint_path())
     problem = Problem.from_checkpoint(payload)
     flow = read_flow(data, resolution)
-    model = fixed_window_model(
-        model_from_checkpoint(payload), payload["split"], problem, flow.problem
-    )
-    model.eval()
+    split = payload["split"]
+    model, problem, _ = use_on_file(model_from_checkpoint(payload), split, problem, flow)
     t_in, t_out, stride = problem.t_in, problem.t_out, problem.stride or 1
     starts = check_windows(flow.frames.shape[1], t_in, t_out, stride, data)
     windows = eval_windows(file_record(payload["split"], flow)["test"], starts, starts)

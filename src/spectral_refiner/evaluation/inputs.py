@@ -42,9 +42,9 @@ from ..problem import PHYSICS_FIELDS, Problem, check_compatible
 from ..training import (
     RunDir,
     file_record,
-    fixed_window_model,
     load_checkpoint,
     model_from_checkpoint,
+    use_on_file,
 )
 
 __all__ = [
@@ -250,15 +250,14 @@ def open_run_data(
     checkpoint = run.checkpoint_path()
     payload = load_checkpoint(checkpoint)
     split = payload.get("split", {})
-    problem = Problem.from_checkpoint(payload, str(checkpoint))
     flow = read_flow(data_file)
-    model = fixed_window_model(model_from_checkpoint(payload), split, problem, flow.problem)
-    mixed = "files" in split and bool(file_record(split, flow))  # channels carry the file's physics
+    problem = Problem.from_checkpoint(payload, str(checkpoint))
+    model, problem, mixed = use_on_file(model_from_checkpoint(payload), split, problem, flow)
     note = check_compatible(
         flow.problem,
         problem,
         source=str(data_file),
-        allow_physics=select.physics_from_file or mixed,
+        allow_physics=select.physics_from_file or mixed,  # a mixture reads it as channels
     )
     if note and isinstance(model, HybridModel):
         raise SpectralRefinerError(

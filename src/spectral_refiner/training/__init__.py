@@ -13,7 +13,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
-from .fixed_window import FixedWindow, file_record, fixed_window_model
+from .fixed_window import FixedWindow, file_record, use_on_file
 from .hybrid import HYBRID, hybrid_kwargs
 from .init_from import FREEZE, freeze_trunk, init_from, interface_layers
 from .losses import Objective, physics_loss
@@ -56,7 +56,6 @@ __all__ = [
     "closure_figures",
     "eval_pairs",
     "file_record",
-    "fixed_window_model",
     "freeze_trunk",
     "has_own_loss",
     "hybrid_kwargs",
@@ -75,4 +74,5 @@ __all__ = [
     "save_checkpoint",
     "train",
     "train_closure",
+    "use_on_file",
 ]

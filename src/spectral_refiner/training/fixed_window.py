@@ -15,7 +15,8 @@
 :class:`FixedWindow` wraps the run's model into ``w_in (B, t_in, X, Y) -> (B, t_out, X, Y)``;
 it is not refinable (the refiner widens a head it does not reach). :func:`file_record` picks,
 from a mixture's split record, the entry of the file met, so the held-out checks (trained-on
-keys, ``--split test``) hold per file as for one-file runs.
+keys, ``--split test``) hold per file as for one-file runs, and the file is compared with the
+equation of that entry (:func:`use_on_file`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..models import NeuralOperator
 from ..problem import Problem
 from .mixture import parameter_channels
 
-__all__ = ["FixedWindow", "file_record", "fixed_window_model"]
+__all__ = ["FixedWindow", "file_record", "use_on_file"]
 
 
 class FixedWindow(NeuralOperator):
@@ -82,15 +83,24 @@ def file_record(record: dict[str, Any], flow: Flow) -> dict[str, Any]:
     return {"family": flow.family, "keys": keys, "problem": family[0].get("problem")}
 
 
-def fixed_window_model(
-    model: NeuralOperator, record: dict[str, Any], problem: Problem, file_problem: Problem
-) -> NeuralOperator:
-    """``model`` of a run with split ``record`` and Problem ``problem`` as a fixed-window
-    model on a file of Problem ``file_problem`` (module docstring); other runs' models are
-    returned as they are."""
+def use_on_file(
+    model: NeuralOperator, record: dict[str, Any], problem: Problem, flow: Flow
+) -> tuple[NeuralOperator, Problem, bool]:
+    """A run's ``model``, split ``record`` and Problem ``problem`` as used on the file
+    ``flow`` (module docstring): the fixed-window model, the Problem to compare the file
+    with (for a mixture, the equation of the file's entry, with the run's window: the run's
+    own Problem is its first file's), and whether the file's equation may replace it (a
+    mixture's model reads the file's parameters as channels, so for a file of a family it
+    trained on, it may). Other runs' models and Problems are returned as they are."""
     lead = problem.dt if record.get("sampling") == "all2all" else None
     names = record.get("parameters") if "files" in record else None
     if lead is None and names is None:
-        return model
-    channels = None if names is None else parameter_channels(file_problem, names)
-    return FixedWindow(model, lead, channels).eval()
+        return model, problem, False
+    entry = file_record(record, flow) if names is not None else {}
+    if entry.get("problem"):
+        p = problem
+        problem = Problem.from_dict(entry["problem"]).with_window(
+            p.t_in or 1, p.t_out or 1, p.stride or 1, p.alpha
+        )
+    channels = None if names is None else parameter_channels(flow.problem, names)
+    return FixedWindow(model, lead, channels).eval(), problem, bool(entry)
