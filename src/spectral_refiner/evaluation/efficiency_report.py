@@ -23,7 +23,7 @@ def plot_efficiency(result: dict[str, Any], path: Path) -> Path:
     """Log-log test error of both sides against ``N`` (markers), with their fits (lines)."""
     sizes = np.asarray(result["sizes"], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.9)
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.13, top=0.9)
     fits = result.get("gains", {})
     for side, colour in (("scratch", "C0"), ("pretrained", "C1")):
         errors = [result["errors"][str(int(n))][side] for n in sizes]
@@ -35,7 +35,10 @@ def plot_efficiency(result: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("test error: median relative L1")
     title = "sample efficiency"
     if fits:
-        title += f": EG {fits['EG']:.2f}, AG {fits['AG']:.2f} at N = {fits['reference']}"
+        measured = fits["EG_measured"]
+        seen = "none" if measured is None else f"{measured:.3g}"
+        title += f": EG {seen} measured ({fits['EG']:.3g} fitted), AG {fits['AG']:.2f} at N = "
+        title += str(fits["reference"])
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
