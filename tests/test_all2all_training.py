@@ -16,6 +16,7 @@ from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import Preset, seed_keys, write_dataset
 from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import open_run_data
 from spectral_refiner.training import (
     TrainConfig,
     eval_pairs,
@@ -44,11 +45,8 @@ def stokes(w0_hat: torch.Tensor, k2: torch.Tensor, t: float) -> torch.Tensor:
     return torch.fft.irfft2(w0_hat * torch.exp(-NU * k2 * t), s=(N, N))
 
 
-@pytest.fixture(scope="module")
-def stokes_file(tmp_path_factory):
-    w0, k2 = stokes_fields(44, seed=0)
-    frames = torch.stack([stokes(w0, k2, j * DT) for j in range(FRAMES)], 1)
-    recipe = Preset(
+def stokes_recipe(n_traj: int) -> Preset:
+    return Preset(
         name="stokes",
         description="unforced Stokes flow, exact",
         box_length=2 * math.pi,
@@ -58,8 +56,15 @@ def stokes_file(tmp_path_factory):
         resolution=N,
         frame_interval=DT,
         n_frames=FRAMES,
-        n_trajectories=44,
+        n_trajectories=n_traj,
     )
+
+
+@pytest.fixture(scope="module")
+def stokes_file(tmp_path_factory):
+    w0, k2 = stokes_fields(44, seed=0)
+    frames = torch.stack([stokes(w0, k2, j * DT) for j in range(FRAMES)], 1)
+    recipe = stokes_recipe(44)
     path = tmp_path_factory.mktemp("stokes") / "stokes.h5"
     write_dataset(path, frames.numpy(), recipe.times(), recipe.fields(), {}, keys=seed_keys(0, 44))
     return path
@@ -137,9 +142,25 @@ def test_stopped_and_resumed_all2all_run_is_bit_identical(stokes_file, tmp_path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # 40 training trajectories x 2 pairs in batches of 8, 2 epochs
     assert resumed["steps"] == whole["steps"] == 2 * 10
-    # evaluate takes fixed-window runs: an all2all run is refused in one line
-    args = ["evaluate", "--run", str(tmp_path / "whole"), "--data", str(stokes_file), "--quiet"]
-    assert main(args) == 2
+    # used on a file, the run is the one-step model at the file's frame interval: it goes
+    # through compare-solver like every surrogate (evaluate refuses 1 input frame: η needs 3)
+    held_out = stokes_file.parent / "held-out.h5"
+    w0, k2 = stokes_fields(3, seed=7)
+    frames = torch.stack([stokes(w0, k2, j * DT) for j in range(FRAMES)], 1)
+    recipe = stokes_recipe(3)
+    write_dataset(
+        held_out, frames.numpy(), recipe.times(), recipe.fields(), {}, keys=seed_keys(1, 3)
+    )
+    data = open_run_data(tmp_path / "whole", held_out)
+    w = data.inputs(0)
+    with torch.no_grad():
+        assert torch.equal(data.model(w), data.model.inner(w, lead_time=DT))
+    args = ["--run", str(tmp_path / "whole"), "--data", str(held_out), "--quiet"]
+    assert main(["compare-solver", *args]) == 0
+    (result,) = (tmp_path / "whole/evaluation").glob("compare-*.json")
+    points = {p["method"]: p for p in json.loads(result.read_text())["points"]}
+    assert points["fno2d 16²"]["rel_l2"] > 0 and "solver 16²" in points
+    assert main(["evaluate", *args]) == 2
 
 
 @pytest.mark.parametrize(

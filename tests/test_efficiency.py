@@ -7,12 +7,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from spectral_refiner.cli import main
 from spectral_refiner.config import config_from_dict
-from spectral_refiner.data import get_preset, seed_keys, write_dataset
-from spectral_refiner.evaluation import efficiency, efficiency_gains, power_law
-from spectral_refiner.training import train
+from spectral_refiner.data import get_preset, read_flow, seed_keys, write_dataset
+from spectral_refiner.evaluation import efficiency, efficiency_gains, power_law, write_report
+from spectral_refiner.training import load_checkpoint, model_from_checkpoint, train
 
 CONFIG = {
     "model": {"name": "fno2d", "width": 6, "modes": 3, "n_layers": 1},
@@ -78,14 +79,40 @@ def test_efficiency_runs_both_sides_on_the_same_test_set_and_resumes(tmp_path, c
     drawn = json.loads((tmp_path / "eff/efficiency.json").read_text())
     curve = json.loads((tmp_path / "eff/efficiency-curve.json").read_text())
     (panel,) = curve.values()
-    assert panel["pretrained (test rel L2)"] == [drawn["errors"][n]["pretrained"] for n in "12"]
+    assert panel["pretrained (test median rel L1)"] == [
+        drawn["errors"][n]["pretrained"] for n in "12"
+    ]
     assert "EG" in (tmp_path / "eff/efficiency.html").read_text()
+    # Poseidon's error, recomputed window by window: median of Σ|pred - w| / Σ|w|
+    run = tmp_path / "eff/N-2/pretrained"
+    model = model_from_checkpoint(load_checkpoint(run / "checkpoints/best.pt")).eval()
+    frames = read_flow(down).frames.numpy()
+    errors = []
+    for t in splits[3]["test"]:
+        for start in range(6 - 3):
+            with torch.no_grad():
+                pred = model(torch.from_numpy(frames[None, t, start : start + 3]))[0].numpy()
+            truth = frames[t, start + 3 : start + 4]
+            errors.append(np.abs(pred - truth).sum() / np.abs(truth).sum())
+    assert drawn["errors"]["2"]["pretrained"] == pytest.approx(np.median(errors), rel=1e-5)
+    assert (
+        drawn["errors_rel_l2"]["2"]["pretrained"]
+        == json.loads((run / "summary.json").read_text())["test"]["rel_l2"]
+    )
     stamp = (tmp_path / "eff/N-2/pretrained/summary.json").stat().st_mtime_ns
     again = efficiency(
         config, down, str(tmp_path / "pre"), str(tmp_path / "eff"), [1, 2], None, progress=False
     )
     assert again == result
     assert (tmp_path / "eff/N-2/pretrained/summary.json").stat().st_mtime_ns == stamp
+    # the pretrained run keeps a copy: its report shows the curve beside its evaluations
+    (copy,) = (tmp_path / "pre/evaluation").glob("efficiency-*.json")
+    assert json.loads(copy.read_text()) == saved and copy.stem.endswith("-N1-2-e1")
+    assert main(["evaluate", "--run", str(tmp_path / "pre"), "--data", down, "--quiet"]) == 0
+    page = write_report([tmp_path / "pre"], tmp_path / "report").read_text()
+    assert "Sample efficiency of pretraining" in page and "accuracy gain AG" in page
+    (panel,) = json.loads((tmp_path / "report/efficiency-0.json").read_text()).values()
+    assert panel["scratch (test median rel L1)"] == [saved["errors"][n]["scratch"] for n in "12"]
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):

@@ -15,6 +15,7 @@ from spectral_refiner.cli import main
 from spectral_refiner.config import apply_config_overrides
 from spectral_refiner.data import get_preset, preset_problem, seed_keys, write_dataset
 from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import open_run_data
 from spectral_refiner.training import (
     MixtureWindows,
     RunDir,
@@ -142,8 +143,32 @@ def test_files_of_different_resolutions_need_a_resolution_setting(files, tmp_pat
     assert not (tmp_path / "cli").exists()
 
 
-def test_evaluating_a_mixture_run_is_refused_in_one_line(files, tmp_path, capsys):
+def test_a_mixture_run_serves_each_of_its_files_with_that_files_channels(files, tmp_path):
+    """Used on a file, a mixture run reads the file's frames followed by the file's own
+    parameter channels (no --physics-from-file needed for an equation it trained on), the
+    trajectories it trained on are refused per file, and compare-solver takes it like every
+    surrogate."""
     train(mixture_config(files, "optim.epochs=1"), str(tmp_path / "run"), progress=False)
-    code = main(["evaluate", "--run", str(tmp_path / "run"), "--data", files[0], "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 2 and "a mixture of files" in err and len(err.strip().splitlines()) == 1
+    held_out = labelled_file(tmp_path / "b-held-out.h5", "fno-nu1e-4", 9)
+    data = open_run_data(tmp_path / "run", held_out)
+    names = RunDir(tmp_path / "run").read_split()["parameters"]
+    assert data.problem.viscosity == 1e-4 and data.model.t_in == 2
+    w = data.inputs(0)
+
+    def inner(preset: str) -> torch.Tensor:
+        c = parameter_channels(preset_problem(get_preset(preset)), names)
+        with torch.no_grad():
+            return data.model.inner(
+                torch.cat((w, c[None, :, None, None].expand(len(w), -1, *w.shape[-2:])), 1)
+            )
+
+    with torch.no_grad():
+        assert torch.equal(data.model(w), inner("fno-nu1e-4"))
+        assert not torch.equal(data.model(w), inner("fno-nu1e-3"))
+    with pytest.raises(SpectralRefinerError, match="trained or validated on"):
+        open_run_data(tmp_path / "run", files[1])
+    # a file of another box than the run's first file: compared with its own entry's equation
+    mcw = open_run_data(tmp_path / "run", labelled_file(tmp_path / "c2.h5", "mcwilliams-re1000", 8))
+    assert mcw.problem.box_length == pytest.approx(2 * math.pi) != data.problem.box_length
+    args = ["compare-solver", "--run", str(tmp_path / "run"), "--data", held_out, "--quiet"]
+    assert main(args) == 0

@@ -31,6 +31,7 @@ def _cmd_efficiency(args: argparse.Namespace) -> int:
         reference=args.reference,
         progress=not args.quiet,
     )
+    print("test error: median relative L1 over the held-out windows (Poseidon's)")
     print(f"{'N':>4s} {'scratch':>10s} {'pretrained':>11s}")
     for n in result["sizes"]:
         row = result["errors"][str(n)]

@@ -6,7 +6,7 @@ tuned classical closures, hybrids) with its verdict, figures and the HTML report
 from .closure_tuning import TUNABLE, minimise_1d, tune_closure
 from .compare import compare_solver, pareto_front, verdict
 from .dataset_figure import plot_dataset
-from .efficiency import SIZES, efficiency, efficiency_gains, power_law
+from .efficiency import SIZES, efficiency, efficiency_gains, median_relative_l1, power_law
 from .efficiency_report import plot_efficiency, write_efficiency_report
 from .evaluate import evaluate_run, rollout, rollout_estimates
 from .hybrid_compare import CLOSURE_NAMES, compare_hybrid, read_hybrid_comparisons
@@ -22,6 +22,7 @@ from .inputs import SPLITS, RunData, Selection, open_run_data, residual_problem,
 from .metrics import band_errors, flow_statistics, frame_metrics, high_correlation_time
 from .predict import predict_file
 from .report import default_report_folder, write_report
+from .report_efficiency import efficiency_sections
 from .runs import (
     closure_label,
     comparison_key,
@@ -52,6 +53,7 @@ __all__ = [
     "dominates",
     "efficiency",
     "efficiency_gains",
+    "efficiency_sections",
     "evaluate_run",
     "evaluation_key",
     "flow_statistics",
@@ -62,6 +64,7 @@ __all__ = [
     "hybrid_verdict",
     "list_runs",
     "long_horizon",
+    "median_relative_l1",
     "minimise_1d",
     "open_run_data",
     "pareto_front",

@@ -39,7 +39,13 @@ from ..hybrid import HybridModel
 from ..models import NeuralOperator
 from ..physics import NavierStokes2D, Residual, resample
 from ..problem import PHYSICS_FIELDS, Problem, check_compatible
-from ..training import RunDir, load_checkpoint, model_from_checkpoint
+from ..training import (
+    RunDir,
+    file_record,
+    load_checkpoint,
+    model_from_checkpoint,
+    use_on_file,
+)
 
 __all__ = [
     "HELD_OUT",
@@ -165,7 +171,7 @@ def trained_on(record: dict[str, Any], flow: Flow) -> list[int]:
 def _select(run: RunDir, flow: Flow, source: str, select: Selection) -> list[int]:
     """The indices of the file's trajectories to use (module docstring)."""
     split = select.split
-    record = run.read_split()
+    record = file_record(run.read_split(), flow)
     everything = list(range(flow.frames.shape[0]))
     if split is not None:
         if split not in SPLITS:
@@ -244,17 +250,14 @@ def open_run_data(
     checkpoint = run.checkpoint_path()
     payload = load_checkpoint(checkpoint)
     split = payload.get("split", {})
-    if split.get("sampling") == "all2all" or "files" in split:
-        kind = "all2all pairs" if "files" not in split else "a mixture of files"
-        raise SpectralRefinerError(
-            f"{run.path} was trained on {kind}: evaluate, predict and compare-solver take "
-            "runs of fixed windows of one file (its test errors are in summary.json)"
-        )
-    problem = Problem.from_checkpoint(payload, str(checkpoint))
-    model = model_from_checkpoint(payload).eval()
     flow = read_flow(data_file)
+    problem = Problem.from_checkpoint(payload, str(checkpoint))
+    model, problem, mixed = use_on_file(model_from_checkpoint(payload), split, problem, flow)
     note = check_compatible(
-        flow.problem, problem, source=str(data_file), allow_physics=select.physics_from_file
+        flow.problem,
+        problem,
+        source=str(data_file),
+        allow_physics=select.physics_from_file or mixed,  # a mixture reads it as channels
     )
     if note and isinstance(model, HybridModel):
         raise SpectralRefinerError(

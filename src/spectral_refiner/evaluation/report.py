@@ -6,11 +6,11 @@ Per test set (:mod:`.report_data`): the dataset's physics, medians with 10th–9
 over the trajectories, error and correlation over time, spectra, energy and enstrophy, η against
 the true error, floor, estimate and true error per window (:mod:`.report_estimate`), the solver
 comparison with its Pareto plot, and snapshots; then the hybrid comparisons
-(:mod:`.hybrid_report`), the spread of sampled rollouts beside η (:mod:`.report_uncertainty`),
-training curves and each run's config. Each figure is a PNG beside the page, its numbers in a
-JSON file of the same name (:func:`.plots.save_figure`). One run:
-``RUN_DIR/report/report.html``; several: ``OUT/report.html`` (default ``report-YYYY-MM-DD``).
-"""
+(:mod:`.hybrid_report`), sample efficiency (:mod:`.report_efficiency`), the spread of sampled
+rollouts beside η (:mod:`.report_uncertainty`), training curves and each run's config. Each
+figure is a PNG beside the page, its numbers in a JSON file of the same name
+(:func:`.plots.save_figure`). One run: ``RUN_DIR/report/report.html``; several: ``OUT/report.html``
+(default ``report-YYYY-MM-DD``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ..errors import SpectralRefinerError
 from . import plots
 from .compare import pareto_front
 from .report_data import ReportRun, TestSet, gather
+from .report_efficiency import efficiency_sections
 from .report_estimate import ESTIMATE_CAPTION, ESTIMATE_HEADER, estimate_rows
 from .report_uncertainty import HEADER, uncertainty_sections
 
@@ -341,11 +342,8 @@ def write_report(
     if not paths:
         raise SpectralRefinerError("give at least one run directory")
     report_runs, tests = gather(paths)
-    folder = (
-        Path(out)
-        if out
-        else (report_runs[0].run.path / "report" if len(paths) == 1 else default_report_folder())
-    )
+    single = report_runs[0].run.path / "report" if len(paths) == 1 else None
+    folder = Path(out) if out else single or default_report_folder()
     if folder.exists() and not folder.is_dir():
         raise SpectralRefinerError(f"{folder} exists and is not a directory: choose --out")
     folder.mkdir(parents=True, exist_ok=True)
@@ -373,7 +371,7 @@ def write_report(
         _test_section(parts, test, folder, f"-{i}" if i else "", labelled)
     from .hybrid_report import hybrid_sections  # built on this module's helpers
 
-    parts += hybrid_sections(report_runs, folder)
+    parts += hybrid_sections(report_runs, folder) + efficiency_sections(report_runs, folder)
     sampled = uncertainty_sections(report_runs, folder)
     if sampled.rows:  # evaluate --samples: spread and η against the error
         parts += ["<h2>Uncertainty of sampled rollouts</h2>", _table(HEADER, sampled.rows)]

@@ -13,6 +13,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
+from .fixed_window import FixedWindow, file_record, use_on_file
 from .hybrid import HYBRID, hybrid_kwargs
 from .init_from import FREEZE, freeze_trunk, init_from, interface_layers
 from .losses import Objective, physics_loss
@@ -34,6 +35,7 @@ __all__ = [
     "DataConfig",
     "DataSource",
     "FileWindows",
+    "FixedWindow",
     "LossConfig",
     "MetricsLog",
     "MixtureWindows",
@@ -53,6 +55,7 @@ __all__ = [
     "closure_correlation",
     "closure_figures",
     "eval_pairs",
+    "file_record",
     "freeze_trunk",
     "has_own_loss",
     "hybrid_kwargs",
@@ -71,4 +74,5 @@ __all__ = [
     "save_checkpoint",
     "train",
     "train_closure",
+    "use_on_file",
 ]
