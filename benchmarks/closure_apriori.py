@@ -9,6 +9,8 @@ the held-out file (another seed of the same preset):
 * ``eddy viscosity``: ``train-closure --model shell --inputs vorticity``, one gain per shell of
   the square band on ``ω̄`` (the spectral eddy viscosity of a sharp cutoff, with its cusp);
 * ``transfer``: ``train-closure`` (the default): per-shell gains on ``(ω̄, F A, T_1, T_2)``;
+* ``transfer/modes``: ``train-closure --tying dihedral``: one gain per mode and its images
+  under the grid's rotations and reflections, same inputs;
 * ``cnn``: ``train-closure --model cnn`` (only with ``--cnn-steps N > 0``: expensive on a busy
   machine).
 
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     candidates = [
         ("eddy viscosity", {"model": "shell", "inputs": "vorticity"}),
         ("transfer", {"model": "shell"}),
+        ("transfer/modes", {"model": "shell", "tying": "dihedral"}),
     ]
     if args.cnn_steps > 0:
         candidates.append(("cnn", {"model": "cnn", "steps": args.cnn_steps}))

@@ -10,7 +10,7 @@ from ..arguments import integer
 from ..config import apply_config_overrides, load_config, shipped_configs
 from ..data import check_dataset, get_preset, rank_and_world
 from ..errors import SpectralRefinerError
-from ..hybrid import CLOSURE_INPUTS
+from ..hybrid import CLOSURE_INPUTS, TYINGS
 from ..metrics import WINDOW_METRICS
 from ..training import CLOSURE_MODELS, FREEZE, RunDir, train, train_closure
 from .options import (
@@ -157,6 +157,7 @@ def _cmd_train_closure(args: argparse.Namespace) -> int:
         held_out=args.held_out,
         model=args.model,
         inputs=args.inputs,
+        tying=args.tying,
         steps=args.steps,
         progress=not args.quiet,
     )
@@ -228,8 +229,15 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         "--model",
         choices=CLOSURE_MODELS,
         default="shell",
-        help="shell: per-shell gains on the resolved transfer terms, least squares "
+        help="shell: gains on the resolved transfer terms' coefficients, least squares "
         "(default); cnn: a periodic CNN trained by Adam",
+    )
+    p.add_argument(
+        "--tying",
+        choices=TYINGS,
+        default="shell",
+        help="shell: one gain per shell (default), per mode and its rotations/reflections "
+        "(dihedral: more parameters, for large files), or per mode and its reflections",
     )
     p.add_argument(
         "--inputs",

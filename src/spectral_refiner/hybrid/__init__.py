@@ -3,14 +3,21 @@ the equation (:class:`LearnedClosure`) or as a correction of the state after eac
 (:class:`SolverInTheLoop`), rolled out and trained through the solver
 (:func:`rollout`, :func:`unrolled_loss`), and as a model the trainer optimises
 (:class:`HybridModel`, registered as ``hybrid``); and the learned a-priori subgrid closure
-(:class:`AprioriClosure`, a ``cnn`` or the per-shell :class:`ShellGains` on the resolved
-transfer terms, closure spec ``{"name": "learned", "path": FILE}``, registered on
-import). Imports physics and models."""
+(:class:`AprioriClosure`, a ``cnn`` or the linear :class:`ShellGains`, per shell or per
+mode, on the resolved transfer terms, closure spec ``{"name": "learned", "path": FILE}``,
+registered on import). Imports physics and models."""
 
-from .apriori import CLOSURE_INPUTS, AprioriClosure, closure_inputs, load_closure, save_closure
+from .apriori import (
+    CLOSURE_INPUTS,
+    AprioriClosure,
+    closure_inputs,
+    closure_inputs_hat,
+    load_closure,
+    save_closure,
+)
 from .corrector import INPUTS, Corrector
 from .model import FORMS, HybridModel
-from .shells import ShellGains
+from .shells import TYINGS, ShellGains
 from .solvers import LearnedClosure, SolverInTheLoop
 from .unroll import rollout, unrolled_loss
 
@@ -18,6 +25,7 @@ __all__ = [
     "CLOSURE_INPUTS",
     "FORMS",
     "INPUTS",
+    "TYINGS",
     "AprioriClosure",
     "Corrector",
     "HybridModel",
@@ -25,6 +33,7 @@ __all__ = [
     "ShellGains",
     "SolverInTheLoop",
     "closure_inputs",
+    "closure_inputs_hat",
     "load_closure",
     "rollout",
     "save_closure",

@@ -49,7 +49,14 @@ from ..physics import SpectralGrid, register_closure, resolved_transfer_hat
 from .corrector import INPUTS
 from .shells import ShellGains
 
-__all__ = ["CLOSURE_INPUTS", "AprioriClosure", "closure_inputs", "load_closure", "save_closure"]
+__all__ = [
+    "CLOSURE_INPUTS",
+    "AprioriClosure",
+    "closure_inputs",
+    "closure_inputs_hat",
+    "load_closure",
+    "save_closure",
+]
 
 #: Input channels of a closure's model, by name (module docstring).
 CLOSURE_INPUTS = {**INPUTS, "transfer": 4}
@@ -96,26 +103,40 @@ class AprioriClosure:
             raise SpectralRefinerError(
                 f"a closure trained at {self.resolution}^2 cannot run on a {self.grid.n}^2 grid"
             )
-        coarse = self.stored_grid
+        coarse = self.grid.with_resolution(self.resolution)
         band = (coarse.mx.abs() < self.resolution // 2) & (coarse.my < self.resolution // 2)
         band[0, 0] = False
         self._band = band.to(coarse.dtype)
+        dtype = next(self.model.parameters()).dtype
+        self._stored = coarse
+        self._work = (
+            coarse
+            if dtype == coarse.dtype
+            else SpectralGrid(self.resolution, coarse.length, dtype, coarse.device)
+        )
+        self._scale = torch.tensor(self.input_scale, dtype=dtype, device=coarse.device)
 
     @property
     def stored_grid(self) -> SpectralGrid:
         """The ``n``-point grid the model runs on (same box, dtype and device)."""
-        return self.grid.with_resolution(self.resolution)
+        return self._stored
 
     def tau_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
-        """``τ̂_G`` on the stored grid from stored-band coefficients ``(..., n, n // 2 + 1)``."""
-        coarse = self.stored_grid
+        """``τ̂_G`` on the stored grid from stored-band coefficients ``(..., n, n // 2 + 1)``.
+
+        Its inputs are formed in the model's dtype (a float32 model: float32 transforms, also
+        for a float64 grid) and a :class:`ShellGains` model maps their coefficients: no
+        transform of its own."""
+        coarse, work = self._stored, self._work
         lead = w_hat.shape[:-2]
-        flat = w_hat.reshape(-1, *w_hat.shape[-2:])
-        scale = torch.tensor(self.input_scale, dtype=coarse.dtype, device=coarse.device)
-        x = closure_inputs(coarse, flat, self.inputs) / scale.reshape(-1, 1, 1)
-        dtype = next(self.model.parameters()).dtype
-        out = self.model(x.to(dtype))[:, 0].to(coarse.dtype) * self.output_scale
-        return (coarse.rfft(out) * self._band).reshape(*lead, *flat.shape[-2:])
+        flat = w_hat.reshape(-1, *w_hat.shape[-2:]).to(work.cdtype)
+        x_hat = closure_inputs_hat(work, flat, self.inputs) / self._scale.reshape(-1, 1, 1)
+        if isinstance(self.model, ShellGains):
+            out = self.model.forward_hat(x_hat)[:, 0]
+        else:
+            out = work.rfft(self.model(work.irfft(x_hat))[:, 0])
+        out = out.to(coarse.cdtype) * self.output_scale * self._band
+        return out.reshape(*lead, *flat.shape[-2:])
 
     def tau(self, w: torch.Tensor) -> torch.Tensor:
         """``τ_G`` as real fields ``(..., n, n)`` of stored frames ``(..., n, n)``."""
@@ -153,15 +174,22 @@ class AprioriClosure:
         }
 
 
-def closure_inputs(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
-    """The model's unscaled input fields ``(B, C, n, n)``: ``ω``, ``(ω, u, v)`` or
-    ``(ω, F A, T_1, T_2)`` of coefficients ``(B, n, n // 2 + 1)`` on ``grid``."""
-    w = grid.irfft(w_hat)
+def closure_inputs_hat(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
+    """Coefficients ``(B, C, n, n // 2 + 1)`` of the model's unscaled inputs ``ω``,
+    ``(ω, u, v)`` or ``(ω, F A, T_1, T_2)`` from coefficients ``(B, n, n // 2 + 1)`` on
+    ``grid``."""
+    w_hat = w_hat.unsqueeze(1)
     if inputs == "vorticity":
-        return w.unsqueeze(1)
+        return w_hat
     if inputs == "transfer":
-        return torch.cat((w.unsqueeze(1), grid.irfft(resolved_transfer_hat(w_hat, grid))), dim=1)
-    return torch.stack((w, *grid.velocity(w_hat)), dim=1)
+        return torch.cat((w_hat, resolved_transfer_hat(w_hat[:, 0], grid)), dim=1)
+    psi = grid.stream_function(w_hat)
+    return torch.cat((w_hat, psi * grid.iky, -psi * grid.ikx), dim=1)
+
+
+def closure_inputs(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
+    """The model's unscaled input fields ``(B, C, n, n)`` (:func:`closure_inputs_hat`)."""
+    return grid.irfft(closure_inputs_hat(grid, w_hat, inputs))
 
 
 def save_closure(closure: AprioriClosure, path: str | os.PathLike) -> Path:

@@ -62,12 +62,13 @@ part of the resolved advection beyond the band, which the stored field determine
 (``u_P`` the velocity of ``P``): ``P`` stands for the unresolved vorticity the resolved
 scales make (``ω' ≈ -θ P`` over a memory time ``θ``), ``T_1`` for the first-order subgrid
 term it gives, ``T_2`` for the next term of the sweeping series. Each is exact (no alias on
-the band) on the ``3n`` grid, and each is translation- and rotation/reflection-equivariant as
-``τ`` is.
+the band) on a ``5n/2`` grid (:func:`resolved_transfer_hat`), and each is translation- and
+rotation/reflection-equivariant as ``τ`` is.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -158,8 +159,22 @@ def gradient_model_hat(w_hat: torch.Tensor, grid: SpectralGrid) -> torch.Tensor:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _transfer_grid(n: int, length: float, dtype: torch.dtype, device: str) -> SpectralGrid:
+    """The ``N``-point grid of :func:`resolved_transfer_hat`, ``N = 5n/2`` rounded up to even
+    (``>= 5n/2 - 4``, below which it would alias onto what it keeps; see its docstring),
+    built once per stored grid."""
+    return SpectralGrid(2 * ((5 * n + 3) // 4), length, dtype, device)
+
+
 def resolved_transfer_hat(w_hat: torch.Tensor, grid: SpectralGrid) -> torch.Tensor:
     """The resolved transfer terms ``F A, T_1, T_2`` of the module docstring.
+
+    Formed on one ``N = 5n/2`` grid (rounded up to even) in 14 transforms, exactly: band
+    fields hold ``|m| <= n/2 - 1`` per direction, so ``A`` (``|m| <= n - 2``) is alias-free
+    on any ``N >= 2n - 3``; ``ū·∇P`` reaches ``3n/2 - 3`` and is needed on ``|m| <= n - 2``
+    (the modes of ``Q`` that ``ū`` carries into the band), which its aliases miss when
+    ``N > 5n/2 - 5``; the remaining products are needed on the band only (``N >= 2n - 3``).
 
     Parameters
     ----------
@@ -174,23 +189,33 @@ def resolved_transfer_hat(w_hat: torch.Tensor, grid: SpectralGrid) -> torch.Tens
         ``(..., 3, n, n // 2 + 1)``: ``F(ū·∇ω̄)``, ``T_1``, ``T_2`` on ``grid``.
     """
     n = grid.n
-    big = grid.with_resolution(3 * n)
-    band = ((big.mx.abs() < n // 2) & (big.my < n // 2)).to(big.dtype)
+    big = _transfer_grid(n, grid.length, grid.dtype, str(grid.device))
+    mx, my = big.mx.abs(), big.my
+    band = ((mx < n // 2) & (my < n // 2)).to(big.dtype)
+    beyond = ((mx < n - 1) & (my < n - 1)).to(big.dtype) - band
 
-    def advect(a_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
-        """Coefficients of ``u(a)·∇b`` on the ``3n`` grid (exact for the degrees used)."""
+    def fields(a_hat: torch.Tensor, velocity: bool = True) -> torch.Tensor:
+        """``(u, v, ∂x a, ∂y a)`` of ``a`` (or only the gradient) on the ``N`` grid."""
+        grad = (big.derivative(a_hat, (1, 0)), big.derivative(a_hat, (0, 1)))
+        if not velocity:
+            return big.irfft(torch.stack(grad, dim=-3))
         psi = big.stream_function(a_hat)
-        parts = (psi * big.iky, -psi * big.ikx, big.derivative(b_hat, (1, 0)))
-        f = big.irfft(torch.stack((*parts, big.derivative(b_hat, (0, 1))), dim=-3))
-        return big.rfft(f[..., 0, :, :] * f[..., 2, :, :] + f[..., 1, :, :] * f[..., 3, :, :])
+        return big.irfft(torch.stack((psi * big.iky, -psi * big.ikx, *grad), dim=-3))
 
-    w = grid.resample_hat(w_hat, 3 * n)
-    advection = advect(w, w)
-    beyond = advection * (1 - band)
-    swept = advect(w, beyond)
-    first = swept + advect(beyond, w)
-    second = advect(w, swept * (1 - band))
-    terms = torch.stack((advection, first, second), dim=-3)
+    def dot(u: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return (u * g).sum(dim=-3)
+
+    w = fields(grid.resample_hat(w_hat, big.n))
+    advection = big.rfft(dot(w[..., :2, :, :], w[..., 2:, :, :]))
+    p = fields(advection * beyond)
+    products = torch.stack(
+        (dot(w[..., :2, :, :], p[..., 2:, :, :]), dot(p[..., :2, :, :], w[..., 2:, :, :])),
+        dim=-3,
+    )
+    swept, cross = big.rfft(products).unbind(dim=-3)
+    q = fields(swept * beyond, velocity=False)
+    second = big.rfft(dot(w[..., :2, :, :], q))
+    terms = torch.stack((advection, swept + cross, second), dim=-3)
     return big.resample_hat(terms, n)
 
 
