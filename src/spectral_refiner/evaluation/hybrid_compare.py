@@ -123,9 +123,15 @@ def _methods(
     return out
 
 
-def _run(method: _Method, w0: torch.Tensor, frames: int, n: int) -> tuple[torch.Tensor, int]:
+def _run(
+    method: _Method,
+    w0: torch.Tensor,
+    frames: int,
+    n: int,
+    tick: Callable[[], object] = lambda: None,
+) -> tuple[torch.Tensor, int]:
     """The method's frames at ``n`` ``(B, frames, n, n)`` (NaN after a blow-up) and the
-    number of frames it reached."""
+    number of frames it reached; ``tick()`` after each frame (a progress bar's)."""
     w = resample(w0, method.grid_n)
     out = torch.full((w0.shape[0], frames, n, n), math.nan, dtype=w0.dtype, device=w0.device)
     with torch.no_grad():
@@ -135,6 +141,7 @@ def _run(method: _Method, w0: torch.Tensor, frames: int, n: int) -> tuple[torch.
             except SpectralRefinerError:
                 return out, k
             out[:, k] = resample(w.to(w0.dtype), n)
+            tick()
     return out, frames
 
 
@@ -309,8 +316,11 @@ def compare_hybrid(
     times = np.array([frame_dt * (j + 1) for j in range(frames)])
     grid = first.equation(n, device).grid
     points = []
-    for method in tqdm(methods, desc="rollouts", unit="method", disable=not progress):
-        pred, reached = _run(method, w0, frames, n)
+    bar = tqdm(total=len(methods) * frames, desc="rollouts", unit="frame", disable=not progress)
+    for method in methods:
+        bar.set_description(f"rollout {method.name}")
+        pred, reached = _run(method, w0, frames, n, bar.update)
+        bar.update(frames - reached)
         point = {
             "method": method.name,
             "kind": method.kind,
@@ -321,6 +331,7 @@ def compare_hybrid(
             "blew_up_at": None if reached == frames else float(reached * frame_dt),
         }
         points.append(point | trajectory_metrics(pred, truth, times, grid))
+    bar.close()
     calls: dict[str, Callable[[], torch.Tensor]] = {
         m.name: (lambda m=m: _run(m, w0, timing_frames, n)[0]) for m in methods
     }

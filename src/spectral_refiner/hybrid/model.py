@@ -60,6 +60,10 @@ class HybridModel(NeuralOperator):
         Coarse step; ``steps_per_frame · dt`` must equal the frames' spacing.
     checkpoint : bool
         Gradient checkpointing per frame (same gradient, less memory).
+    correct_every : int
+        State form only: the state is corrected after every ``m``-th coarse step
+        (:class:`~.solvers.SolverInTheLoop`; 1: every step); ``m`` divides
+        ``steps_per_frame``.
     input_scale : list of float, optional
         The corrector's input scales ``s_x``, one per channel (default 1; a run takes
         the training frames' root mean squares, :func:`~spectral_refiner.training.hybrid_kwargs`).
@@ -81,6 +85,7 @@ class HybridModel(NeuralOperator):
         steps_per_frame: int = 2,
         dt: float = 0.01,
         checkpoint: bool = False,
+        correct_every: int = 1,
         input_scale: list[float] | None = None,
         output_scale: float | None = None,
     ) -> None:
@@ -113,12 +118,23 @@ class HybridModel(NeuralOperator):
                 f"frames' spacing {spacing:g}: set model.steps_per_frame={spacing / dt:g} "
                 "or a dt that divides it"
             )
+        if (
+            int(correct_every) != correct_every
+            or correct_every < 1
+            or (steps_per_frame % correct_every or (form == "closure" and correct_every != 1))
+        ):
+            raise SpectralRefinerError(
+                f"hybrid: correct_every={correct_every} must be a positive divisor of "
+                f"steps_per_frame={steps_per_frame}, and 1 in the closure form (its term acts in "
+                "every stage): set model.correct_every accordingly"
+            )
         spec = dict(corrector or {"name": "cnn"})
         self.config["corrector"] = dict(spec)  # the default, made explicit
         name = spec.pop("name", None)
         self.t_in, self.t_out = 1, t_out
         self.form, self.inputs, self.problem = form, inputs, dict(problem)
         self.steps_per_frame, self.dt, self.checkpoint = int(steps_per_frame), dt, checkpoint
+        self.correct_every = int(correct_every)
         self.input_scale = list(input_scale or [1.0])
         self.output_scale = 1.0 if output_scale is None else float(output_scale)
         self.unroll: int | None = None  # frames of a training rollout (curriculum), else t_out
@@ -134,7 +150,8 @@ class HybridModel(NeuralOperator):
         )
         corrector.gain = self.gain
         # Not a submodule: its parameters are the net and the gain, registered here once.
-        object.__setattr__(self, "hybrid", FORMS[self.form](equation, corrector))
+        every = {"every": self.correct_every} if self.form == "state" else {}
+        object.__setattr__(self, "hybrid", FORMS[self.form](equation, corrector, **every))
 
     def _apply(self, fn: Any, recurse: bool = True) -> HybridModel:
         # ``model.to(...)`` moves the parameters; the grid (not a module) follows them.

@@ -66,7 +66,9 @@ def rollout(
     ----------
     hybrid : LearnedClosure or SolverInTheLoop
         The corrected solver (or any object with ``grid``, ``max_speed`` and
-        ``stepper(dt, scheme)``).
+        ``stepper(dt, scheme)``; one call of the stepper's map advances
+        ``hybrid.steps_per_call`` steps, 1 if it has none, which must divide
+        ``steps_per_frame``).
     w0 : Tensor
         Initial vorticity ``(B, n, n)`` on the hybrid's grid.
     frames, steps_per_frame : int
@@ -97,10 +99,16 @@ def rollout(
         raise SpectralRefinerError(
             f"steps_per_frame must be >= 1 and dt > 0, got {steps_per_frame} and {dt}"
         )
+    per_call = getattr(hybrid, "steps_per_call", 1)
+    if steps_per_frame % per_call:
+        raise SpectralRefinerError(
+            f"the hybrid corrects every {per_call} steps, which does not divide the "
+            f"{steps_per_frame} steps per frame: choose a divisor of steps_per_frame"
+        )
     step = hybrid.stepper(dt, scheme)
 
     def advance(w_hat: torch.Tensor) -> torch.Tensor:
-        for _ in range(steps_per_frame):
+        for _ in range(steps_per_frame // per_call):
             w_hat = step(w_hat)
         return w_hat
 

@@ -1,0 +1,74 @@
+"""The state form's correction cadence: a correction after every m-th coarse step."""
+
+import math
+
+import pytest
+import torch
+
+from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.hybrid import Corrector, HybridModel, SolverInTheLoop, rollout
+from spectral_refiner.models import build_model
+from spectral_refiner.physics import NavierStokes2D, SpectralGrid, kolmogorov_forcing, mcwilliams
+from spectral_refiner.physics.time_stepping import imex_stepper
+from spectral_refiner.problem import Problem
+
+F64 = torch.float64
+
+
+def setup(gain):
+    g = SpectralGrid(16, 2 * math.pi, F64)
+    eq = NavierStokes2D(g, 1e-2, drag=0.1, forcing=kolmogorov_forcing(g, 2))
+    torch.manual_seed(0)
+    net = build_model("cnn", t_in=1, t_out=1, width=4, n_layers=2).double()
+    return g, eq, Corrector(net, g, gain=gain), mcwilliams(g, 1, range(2))
+
+
+def by_hand(g, eq, corrector, w0, frames, steps, every, dt):
+    """The cadence written out: ``every`` plain steps, then ``ω̂ += ĉ(ω̂)``."""
+    step, w_hat, out = imex_stepper(eq, dt), g.rfft(w0), []
+    for _ in range(frames):
+        for j in range(steps):
+            w_hat = step(w_hat)
+            if (j + 1) % every == 0:
+                w_hat = w_hat + corrector(w_hat)
+        out.append(g.irfft(w_hat))
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("every", [1, 2, 4])
+def test_correction_every_m_steps_is_the_cadence_written_out(every):
+    g, eq, corrector, w0 = setup(gain=0.5)
+    with torch.no_grad():
+        out = rollout(SolverInTheLoop(eq, corrector, every=every), w0, 2, 4, 0.02)
+        assert torch.equal(out, by_hand(g, eq, corrector, w0, 2, 4, every, 0.02))
+        if every > 1:  # the cadence changes the solution
+            each = rollout(SolverInTheLoop(eq, corrector), w0, 2, 4, 0.02)
+            assert float((out - each).abs().max()) > 1e-4
+
+
+def test_zero_correction_every_m_steps_is_the_plain_solver_bit_for_bit():
+    g, eq, corrector, w0 = setup(gain=0.0)
+    plain = by_hand(g, eq, lambda w: torch.zeros_like(w), w0, 2, 4, 1, 0.02)
+    assert torch.equal(rollout(SolverInTheLoop(eq, corrector, every=2), w0, 2, 4, 0.02), plain)
+
+
+def test_the_model_takes_the_cadence_and_refuses_a_bad_one():
+    fields = {"box_length": 2 * math.pi, "viscosity": 1e-2, "drag": 0.1}
+    fields |= {"forcing": "kolmogorov", "forcing_wavenumber": 2, "forcing_amplitude": 1.0}
+    problem = Problem(**fields, dt=0.02, resolution=16).to_dict()
+    spec = {"problem": problem, "form": "state", "steps_per_frame": 2, "dt": 0.01}
+    spec["corrector"] = {"name": "cnn", "width": 4, "n_layers": 2}
+    assert HybridModel(**spec, correct_every=2).hybrid.steps_per_call == 2
+    assert HybridModel(**spec).hybrid.steps_per_call == 1
+    for bad in (
+        {"correct_every": 3},
+        {"correct_every": 0},
+        {"form": "closure", "correct_every": 2},
+    ):
+        with pytest.raises(SpectralRefinerError, match="correct_every"):
+            HybridModel(**{**spec, **bad})
+    _, eq, corrector, w0 = setup(gain=0.5)
+    with pytest.raises(SpectralRefinerError, match="does not divide"):
+        rollout(SolverInTheLoop(eq, corrector, every=3), w0, 1, 4, 0.02)
+    with pytest.raises(SpectralRefinerError, match="positive integer"):
+        SolverInTheLoop(eq, corrector, every=0)
