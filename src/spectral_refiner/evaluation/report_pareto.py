@@ -61,6 +61,7 @@ def plot_rollout_pareto(results: dict[str, Any], path: Path) -> Path:
         f"{horizon:.3g} from t = {results['anchor_time']:.3g}",
         fontsize=10,
     )
+    fig.subplots_adjust(top=0.84)  # room for the title above the panels' own
     return plots.save_figure(fig, path)
 
 
