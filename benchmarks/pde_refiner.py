@@ -21,9 +21,17 @@ their ratio (target ≥ 1.3), the mean relative L2 error, and for PDE-Refiner's 
 sampled rollouts Spearman(spread, true error) over test frames (target ≥ 0.8) and the
 median estimated decorrelation time against the median true one (target within 20%).
 
+With ``--train-file`` and ``--test-file`` the runs train on a given file (e.g. the filtered
+DNS ``kdns256-train.h5`` at 64², windows every ``--frame-stride``-th stored frame) and are
+rolled out over every frame of the held-out file (e.g. ``kdns256-long-test.h5``).
+
 Run from the repository root (one thread; timings on a shared machine vary)::
 
     OMP_NUM_THREADS=1 python -m benchmarks.pde_refiner --workdir /tmp/pderefiner-bench
+    OMP_NUM_THREADS=1 python -m benchmarks.pde_refiner --workdir /tmp/pdr-dns \
+        --train-file /work/data/kdns256-train.h5 --test-file /work/data/kdns256-long-test.h5 \
+        --frame-stride 10 --val-split 1 --width 16 --samples-per-trajectory 40 --steps 1505 \
+        --lr 1e-3
 """
 
 from __future__ import annotations
@@ -37,12 +45,14 @@ from pathlib import Path
 import torch
 
 from spectral_refiner.config import config_from_dict
-from spectral_refiner.data import apply_overrides, generate, get_preset
+from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.evaluation import evaluate_run
 from spectral_refiner.training import train
 
 
 def _data(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
+    if args.train_file and args.test_file:  # given files (e.g. filtered DNS): nothing to simulate
+        return Path(args.train_file), Path(args.test_file)
     preset = apply_overrides(
         get_preset("kolmogorov-re1000"),
         [
@@ -73,7 +83,7 @@ def _train(args: argparse.Namespace, name: str, steps: int, data: Path, work: Pa
     out = work / f"run-{name}"
     if (out / "summary.json").exists():
         return out
-    windows = (args.train_trajectories - 2) * args.samples_per_trajectory
+    windows = (args.train_trajectories - args.val_split) * args.samples_per_trajectory
     epochs = max(1, round(args.steps * args.batch / windows))
     config = config_from_dict(
         {
@@ -87,7 +97,8 @@ def _train(args: argparse.Namespace, name: str, steps: int, data: Path, work: Pa
                 "file": str(data),
                 "t_in": args.t_in,
                 "t_out": 1,
-                "val_split": 2,
+                "frame_stride": args.frame_stride,
+                "val_split": args.val_split,
                 "test_split": 0,
                 "samples_per_trajectory": args.samples_per_trajectory,
                 "batch_size": args.batch,
@@ -104,6 +115,11 @@ def _train(args: argparse.Namespace, name: str, steps: int, data: Path, work: Pa
     return out
 
 
+def _frames(path: Path, stride: int) -> int:
+    """Window frames a file holds at ``stride``."""
+    return (read_flow(path).frames.shape[1] - 1) // stride + 1
+
+
 def _fmt(value) -> str:
     return "never" if value is None else f"{value:.3g}"
 
@@ -118,6 +134,10 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=41)
     p.add_argument("--train-trajectories", type=int, default=26)
     p.add_argument("--test-trajectories", type=int, default=8)
+    p.add_argument("--train-file", help="train on this file instead of simulating one")
+    p.add_argument("--test-file", help="held-out file (with --train-file)")
+    p.add_argument("--frame-stride", type=int, default=1, help="windows take every k-th frame")
+    p.add_argument("--val-split", type=int, default=2, help="validation trajectories")
     p.add_argument("--t-in", type=int, default=3)
     p.add_argument("--width", type=int, default=8)
     p.add_argument("--steps", type=int, default=1200, help="optimiser steps of each run")
@@ -137,7 +157,7 @@ def main() -> None:
         "pde_refiner": _train(args, "pde_refiner", args.refinement_steps, train_file, work),
         "mse": _train(args, "mse", 0, train_file, work),
     }
-    frames = args.frames - args.t_in
+    frames = _frames(test_file, args.frame_stride) - args.t_in
     results = {}
     for name, run in runs.items():
         started = time.perf_counter()
@@ -145,9 +165,11 @@ def main() -> None:
             run, test_file, frames=frames, samples=args.samples if name != "mse" else None
         )
         print(f"evaluated {name}: {time.perf_counter() - started:.0f} s")
+    spacing = results["pde_refiner"]["physics"]["window_dt"]
     print(
-        f"\nKolmogorov {args.n}^2 (from {args.sim}^2), {args.test_trajectories} fresh test "
-        f"trajectories, {frames} frames {args.frame_dt} apart; load {os.getloadavg()[0]:.1f}"
+        f"\n{test_file.name}: {results['mse']['instances']} fresh test trajectories, {frames} "
+        f"frames {spacing:.3g} apart at {results['mse']['resolution']}^2; "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'':24s}{'pde_refiner':>14s}{'mse':>14s}")
     for label, key in (
@@ -158,7 +180,7 @@ def main() -> None:
     ):
         row = [results[n]["prediction"][key] for n in runs]
         print(f"{label:24s}" + "".join(f"{_fmt(v):>14s}" for v in row))
-    start = results["pde_refiner"]["times"][0] - args.frame_dt  # the last input frame
+    start = results["pde_refiner"]["times"][0] - spacing  # the last input frame
     a, b = (results[n]["prediction"]["time_below_0.8"] for n in runs)
     if a is not None and b is not None:
         print(

@@ -50,17 +50,18 @@ SHARED = ("--run", "--data", "--out", "--device", "--threads", "--quiet", "--ove
 
 def test_a_shared_option_means_the_same_in_every_command():
     """Type, action and default of each shared option agree across the commands that take it
-    (only ``report --run`` and ``compare-hybrid --run`` are repeatable and ``--out``'s target
+    (only ``report --run``, ``compare-hybrid --run`` and ``compare-rollouts --run`` are
+    repeatable and ``--out``'s target
     differs by command)."""
     seen: dict[str, set] = {flag: set() for flag in SHARED}
     for name, sub in SUBCOMMANDS.items():
         for a in sub._actions:
             for flag in set(a.option_strings) & set(SHARED):
-                if flag != "--run" or name not in ("report", "compare-hybrid"):
+                if flag != "--run" or name not in ("report", "compare-hybrid", "compare-rollouts"):
                     seen[flag].add((type(a).__name__, a.type, a.default if flag != "--out" else 0))
     assert {flag: len(kinds) for flag, kinds in seen.items()} == dict.fromkeys(SHARED, 1)
     commands = ("generate", "train", "refine", "predict", "evaluate", "compare-solver", "demo")
-    for command in (*commands, "compare-hybrid"):
+    for command in (*commands, "compare-hybrid", "compare-rollouts"):
         assert {"--threads", "--quiet"} <= set(SUBCOMMANDS[command]._option_string_actions)
 
 

@@ -21,6 +21,7 @@ from .efficiency import add_efficiency_command
 from .evaluation import add_evaluation_commands
 from .options import add_threads
 from .output import interrupted
+from .pareto import add_pareto_command
 from .prediction import add_prediction_commands
 from .training import add_training_commands
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_prediction_commands(sub)
     add_evaluation_commands(sub)
+    add_pareto_command(sub)
     add_efficiency_command(sub)
     add_demo_command(sub)
     return parser

@@ -1,6 +1,7 @@
 """Evaluation: predictions (refined or not) of whole files with their estimates η, metrics of
 long rollouts, the spread of a sampling model's rollouts (uncertainty), the
-surrogate-versus-solver comparison, the hybrid comparison (plain solver at n, 2n, 4n,
+surrogate-versus-solver comparison, correlation time against cost over long rollouts
+(several runs and the solver), the hybrid comparison (plain solver at n, 2n, 4n,
 tuned classical closures, hybrids) with its verdict, figures and the HTML report."""
 
 from .closure_tuning import TUNABLE, minimise_1d, tune_closure
@@ -23,6 +24,14 @@ from .metrics import band_errors, flow_statistics, frame_metrics, high_correlati
 from .predict import predict_file
 from .report import default_report_folder, write_report
 from .report_efficiency import efficiency_sections
+from .report_pareto import (
+    format_rollout_table,
+    pareto_sections,
+    plot_rollout_pareto,
+    read_rollout_comparisons,
+    write_rollout_pareto,
+)
+from .rollout_pareto import compare_rollouts, rollout_front, rollout_verdict
 from .runs import (
     closure_label,
     comparison_key,
@@ -46,6 +55,7 @@ __all__ = [
     "baselines",
     "closure_label",
     "compare_hybrid",
+    "compare_rollouts",
     "compare_solver",
     "comparison_key",
     "data_key",
@@ -58,6 +68,7 @@ __all__ = [
     "evaluation_key",
     "flow_statistics",
     "format_hybrid_comparison",
+    "format_rollout_table",
     "format_runs",
     "frame_metrics",
     "high_correlation_time",
@@ -68,17 +79,22 @@ __all__ = [
     "minimise_1d",
     "open_run_data",
     "pareto_front",
+    "pareto_sections",
     "plain_solver",
     "plot_dataset",
     "plot_efficiency",
+    "plot_rollout_pareto",
     "power_law",
     "predict_file",
     "read_comparisons",
     "read_evaluations",
     "read_hybrid_comparisons",
+    "read_rollout_comparisons",
     "residual_problem",
     "rollout",
     "rollout_estimates",
+    "rollout_front",
+    "rollout_verdict",
     "sample_rollouts",
     "spearman",
     "target_ratios",
@@ -88,4 +104,5 @@ __all__ = [
     "verdict",
     "write_efficiency_report",
     "write_report",
+    "write_rollout_pareto",
 ]

@@ -35,10 +35,18 @@ from ..errors import SpectralRefinerError
 from ..metrics import relative_error
 from ..physics import resample, simulate
 from ..refine import refine
-from .inputs import HELD_OUT, Selection, open_run_data
+from .inputs import HELD_OUT, RunData, Selection, open_run_data
 from .runs import comparison_key, data_key, write_results
 
-__all__ = ["compare_solver", "faster", "interleaved_timings", "pareto_front", "tied", "verdict"]
+__all__ = [
+    "compare_solver",
+    "faster",
+    "interleaved_timings",
+    "pareto_front",
+    "solver_methods",
+    "tied",
+    "verdict",
+]
 
 
 def _spread(p: dict[str, Any]) -> tuple[float, float]:
@@ -58,21 +66,30 @@ def tied(q: dict[str, Any], p: dict[str, Any]) -> bool:
     return not faster(q, p) and not faster(p, q)
 
 
-def _beats(q: dict[str, Any], p: dict[str, Any]) -> bool:
-    """``q`` dominates ``p``: at least as fast (faster or tied) and at least as accurate, and
-    strictly better on one of the two."""
-    if q is p or q["rel_l2"] > p["rel_l2"]:
+def _rel_l2(p: dict[str, Any]) -> float:
+    return p["rel_l2"]
+
+
+def _beats(
+    q: dict[str, Any], p: dict[str, Any], loss: Callable[[dict[str, Any]], float] = _rel_l2
+) -> bool:
+    """``q`` dominates ``p``: at least as fast (faster or tied) and at least as accurate (a
+    ``loss`` as low), and strictly better on one of the two."""
+    if q is p or loss(q) > loss(p):
         return False
-    return faster(q, p) or (tied(q, p) and q["rel_l2"] < p["rel_l2"])
+    return faster(q, p) or (tied(q, p) and loss(q) < loss(p))
 
 
-def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The points no other point beats on both time and ``rel_l2`` (sorted by time).
+def pareto_front(
+    points: list[dict[str, Any]], loss: Callable[[dict[str, Any]], float] = _rel_l2
+) -> list[dict[str, Any]]:
+    """The points no other point beats on both time and ``loss`` (lower is better; default
+    ``rel_l2``), sorted by time.
 
     Time is compared beyond noise (:func:`faster`, :func:`tied`): a method dominates another
     that it ties in time and beats in accuracy.
     """
-    front = (p for p in points if not any(_beats(q, p) for q in points))
+    front = (p for p in points if not any(_beats(q, p, loss) for q in points))
     return sorted(front, key=lambda p: p["seconds"])
 
 
@@ -159,6 +176,32 @@ def interleaved_timings(
     return timings, outputs
 
 
+def solver_methods(
+    data: RunData,
+    start: torch.Tensor,
+    resolutions: list[int],
+    times: list[float],
+    *,
+    courant: float = 0.5,
+    device: str = "cpu",
+) -> dict[str, Callable[[], torch.Tensor]]:
+    """``solver r²`` for each grid ``r``: a call that advances ``start`` (``(N, n, n)`` at the
+    run's resolution ``n``, spectrally truncated or zero-padded to ``r``) with the run's
+    equation to ``times`` after it (adaptive step at Courant ``courant``), ``(N, T, n, n)``."""
+    n = data.trained_resolution
+    methods: dict[str, Callable[[], torch.Tensor]] = {}
+    for r in resolutions:
+        eq_r = data.equation(r, device)
+        w0 = resample(start.to(eq_r.grid.dtype), r).to(eq_r.grid.device)
+
+        def solve(eq_r=eq_r, w0=w0) -> torch.Tensor:
+            with torch.no_grad():
+                return simulate(eq_r, w0, times, courant=courant, resolution=n)
+
+        methods[f"solver {r}²"] = solve
+    return methods
+
+
 def compare_solver(
     run_dir: str | os.PathLike,
     data_file: str | os.PathLike,
@@ -195,16 +238,7 @@ def compare_solver(
     anchor = w_in[:, -1]  # the frame the surrogate starts from, at the training resolution
     times = [dt * (j + 1) for j in range(frames)]
 
-    methods: dict[str, Callable[[], torch.Tensor]] = {}
-    for r in resolutions:
-        eq_r = data.equation(r, device)
-        w0 = resample(anchor.to(eq_r.grid.dtype), r).to(eq_r.grid.device)
-
-        def solve(eq_r=eq_r, w0=w0) -> torch.Tensor:
-            with torch.no_grad():
-                return simulate(eq_r, w0, times, courant=courant, resolution=n)
-
-        methods[f"solver {r}²"] = solve
+    methods = solver_methods(data, anchor, resolutions, times, courant=courant, device=device)
 
     def surrogate() -> torch.Tensor:
         with torch.no_grad():

@@ -70,13 +70,15 @@ def rollout_estimates(
     refine: bool = False,
     steps: int = 100,
     bar: tqdm | None = None,
+    estimates: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
     and the honest estimate's columns of every window (:data:`~spectral_refiner.physics.\
 ESTIMATE_COLUMNS`: η, floor, estimate, error estimate; each ``(B, windows)``, of
     ``residual``); with ``refine``, each window refined first (stopping at its floor). Every
     window's floor is the first window's, measured on the given frames ``w_in``: later
-    windows' inputs are predictions. ``bar`` advances by the frames of each window."""
+    windows' inputs are predictions. ``bar`` advances by the frames of each window. Without
+    ``estimates`` no column is computed (an empty dict: the rollout alone, as timed)."""
     history, columns = w_in, []
     predicted = 0
     while predicted < frames:
@@ -86,15 +88,16 @@ ESTIMATE_COLUMNS`: η, floor, estimate, error estimate; each ``(B, windows)``, o
         else:
             with torch.no_grad():
                 pred = model(window)
-        window_columns = honest_estimate(residual, window, pred.detach())
-        if columns:
-            window_columns = with_floor(window_columns, columns[0]["floor"])
+        if estimates:
+            window_columns = honest_estimate(residual, window, pred.detach())
+            if columns:
+                window_columns = with_floor(window_columns, columns[0]["floor"])
+            columns.append(window_columns)
         history = torch.cat((history, pred.detach()), dim=1)
-        columns.append(window_columns)
         if bar is not None:
             bar.update(min(pred.shape[1], frames - predicted))
         predicted += pred.shape[1]
-    stacked = {k: torch.stack([c[k] for c in columns], dim=1) for k in ESTIMATE_COLUMNS}
+    stacked = {k: torch.stack([c[k] for c in columns], dim=1) for k in ESTIMATE_COLUMNS if columns}
     return history[:, w_in.shape[1] : w_in.shape[1] + frames], stacked
 
 

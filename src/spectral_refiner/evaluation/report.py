@@ -1,16 +1,15 @@
 """One self-contained HTML page (images embedded) and its PNG figures for one or more runs.
 
 Reads each run directory's ``config.yaml``, ``metrics.jsonl``, ``summary.json`` and
-``evaluation/`` (``evaluate``, ``compare-solver`` and ``compare-hybrid`` results, :mod:`.runs`).
+``evaluation/`` (``evaluate``, ``compare-solver``, ``compare-hybrid``, ``compare-rollouts``).
 Per test set (:mod:`.report_data`): the dataset's physics, medians with 10th–90th percentiles
 over the trajectories, error and correlation over time, spectra, energy and enstrophy, η against
 the true error, floor, estimate and true error per window (:mod:`.report_estimate`), the solver
-comparison with its Pareto plot, and snapshots; then the hybrid comparisons
-(:mod:`.hybrid_report`), sample efficiency (:mod:`.report_efficiency`), the spread of sampled
-rollouts beside η (:mod:`.report_uncertainty`), training curves and each run's config. Each
-figure is a PNG beside the page, its numbers in a JSON file of the same name
-(:func:`.plots.save_figure`). One run: ``RUN_DIR/report/report.html``; several: ``OUT/report.html``
-(default ``report-YYYY-MM-DD``)."""
+comparison with its Pareto plot, and snapshots; then :mod:`.hybrid_report`, sample efficiency
+(:mod:`.report_efficiency`), correlation time against cost (:mod:`.report_pareto`), sample spread
+beside η (:mod:`.report_uncertainty`), training curves and configs. Each figure is a PNG beside
+the page, its numbers in a JSON file (:func:`.plots.save_figure`). One run:
+``RUN_DIR/report/report.html``; several: ``OUT/``."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from .compare import pareto_front
 from .report_data import ReportRun, TestSet, gather
 from .report_efficiency import efficiency_sections
 from .report_estimate import ESTIMATE_CAPTION, ESTIMATE_HEADER, estimate_rows
+from .report_pareto import pareto_sections
 from .report_uncertainty import HEADER, uncertainty_sections
 
 __all__ = ["default_report_folder", "write_report"]
@@ -372,6 +372,7 @@ def write_report(
     from .hybrid_report import hybrid_sections  # built on this module's helpers
 
     parts += hybrid_sections(report_runs, folder) + efficiency_sections(report_runs, folder)
+    parts += pareto_sections(report_runs, folder)
     sampled = uncertainty_sections(report_runs, folder)
     if sampled.rows:  # evaluate --samples: spread and η against the error
         parts += ["<h2>Uncertainty of sampled rollouts</h2>", _table(HEADER, sampled.rows)]
