@@ -252,7 +252,7 @@ def test_predict_command_gives_every_model_an_estimate(flow, sfno_run, tmp_path,
     command = ["predict", "--run", str(sfno_run), "--input", str(only_inputs), "--out", str(out)]
     assert main([*command, "--quiet"]) == 0
     est = read_estimates(out)
-    assert set(est) == {"eta", "floor", "estimate", "error_estimate"}
+    assert set(est) == {"eta", "floor", "estimate", "floor_error", "error_estimate"}
     assert est["eta"].shape == (6,) and (est["eta"] > 0).all()
     capsys.readouterr()
     written = out.stat().st_mtime_ns
