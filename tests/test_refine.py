@@ -192,7 +192,7 @@ def test_batched_lbfgs_solves_independent_problems():
     torch.testing.assert_close(x, torch.ones_like(x), rtol=0, atol=1e-5)
     alone, _ = minimize(rosenbrock, x0[1:2], max_evals=400, history=10)
     torch.testing.assert_close(alone, x[1:2], rtol=0, atol=1e-12)
-    _, used = minimize(rosenbrock, x0, max_evals=400, done=lambda x: torch.ones(3, dtype=bool))
+    _, used = minimize(rosenbrock, x0, max_evals=400, done=lambda x, _: torch.ones(3, dtype=bool))
     assert used < evals  # done() freezes every instance at the first check
 
 
