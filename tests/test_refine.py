@@ -192,7 +192,7 @@ def test_batched_lbfgs_solves_independent_problems():
     torch.testing.assert_close(x, torch.ones_like(x), rtol=0, atol=1e-5)
     alone, _ = minimize(rosenbrock, x0[1:2], max_evals=400, history=10)
     torch.testing.assert_close(alone, x[1:2], rtol=0, atol=1e-12)
-    _, used = minimize(rosenbrock, x0, max_evals=400, done=lambda x: torch.ones(3, dtype=bool))
+    _, used = minimize(rosenbrock, x0, max_evals=400, done=lambda x, _: torch.ones(3, dtype=bool))
     assert used < evals  # done() freezes every instance at the first check
 
 
@@ -252,7 +252,7 @@ def test_predict_command_gives_every_model_an_estimate(flow, sfno_run, tmp_path,
     command = ["predict", "--run", str(sfno_run), "--input", str(only_inputs), "--out", str(out)]
     assert main([*command, "--quiet"]) == 0
     est = read_estimates(out)
-    assert set(est) == {"eta", "floor", "estimate", "error_estimate"}
+    assert set(est) == {"eta", "floor", "estimate", "floor_error", "error_estimate"}
     assert est["eta"].shape == (6,) and (est["eta"] > 0).all()
     capsys.readouterr()
     written = out.stat().st_mtime_ns

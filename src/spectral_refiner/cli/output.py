@@ -14,6 +14,7 @@ LABELS = {
     "eta": "η",
     "floor": "floor (η of the inputs)",
     "estimate": "estimate max(η, floor)",
+    "floor_error": "floor's error (rel L2)",
     "error_estimate": "error estimate (rel L2)",
     "correlation": "correlation",
 }

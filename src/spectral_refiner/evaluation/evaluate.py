@@ -20,8 +20,10 @@ from their agreement beside the true one (:mod:`~.uncertainty`).
 
 Per window, every rollout also reports the honest estimate
 (:mod:`spectral_refiner.physics.error_estimate`): ``floor`` (η of the given input frames, the
-same for every window of a rollout), ``estimate`` (``max(η, floor)``), ``error_estimate`` (the
-relative L2 error it implies) beside the true relative L2 error of the window
+same for every window of a rollout), ``estimate`` (``max(η, floor)``), ``floor_error`` (the
+floor in error units), ``error_estimate`` (the relative L2 error the residual's excess over
+the floor implies; a refined window's bounded below by its unrefined prediction's and the
+floor's error) beside the true relative L2 error of the window
 (``per_window_rel_l2``) and the effectivity (error estimate over true error). A use-time
 closure (``select.closure``) changes the residual of all of them and is named in the key.
 
@@ -46,7 +48,7 @@ from tqdm.auto import tqdm
 from ..errors import SpectralRefinerError
 from ..metrics import relative_error
 from ..models import NeuralOperator
-from ..physics import ESTIMATE_COLUMNS, Residual, honest_estimate, with_floor
+from ..physics import ESTIMATE_COLUMNS, Residual, honest_estimate, refined_estimate
 from ..refine import check_refinable
 from ..refine import refine as refine_windows
 from .inputs import HELD_OUT, Selection, open_run_data
@@ -74,7 +76,7 @@ def rollout_estimates(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``frames`` predicted frames ``(B, frames, n, n)`` from ``w_in`` by chaining windows,
     and the honest estimate's columns of every window (:data:`~spectral_refiner.physics.\
-ESTIMATE_COLUMNS`: η, floor, estimate, error estimate; each ``(B, windows)``, of
+ESTIMATE_COLUMNS`: η, floor, estimate, floor's error, error estimate; each ``(B, windows)``, of
     ``residual``); with ``refine``, each window refined first (stopping at its floor). Every
     window's floor is the first window's, measured on the given frames ``w_in``: later
     windows' inputs are predictions. ``bar`` advances by the frames of each window. Without
@@ -83,16 +85,18 @@ ESTIMATE_COLUMNS`: η, floor, estimate, error estimate; each ``(B, windows)``, o
     predicted = 0
     while predicted < frames:
         window = history[:, -model.t_in :]
+        floors = (columns[0]["floor"], columns[0]["floor_error"]) if columns else None
         if refine:
-            pred = refine_windows(model, window, residual, max_evals=steps).prediction
+            result = refine_windows(model, window, residual, max_evals=steps)
+            pred = result.prediction.detach()
         else:
             with torch.no_grad():
                 pred = model(window)
-        if estimates:
-            window_columns = honest_estimate(residual, window, pred.detach())
-            if columns:
-                window_columns = with_floor(window_columns, columns[0]["floor"])
-            columns.append(window_columns)
+        if estimates and refine:
+            before = honest_estimate(residual, window, result.initial, floors)
+            columns.append(refined_estimate(residual, window, pred, before))
+        elif estimates:
+            columns.append(honest_estimate(residual, window, pred, floors))
         history = torch.cat((history, pred.detach()), dim=1)
         if bar is not None:
             bar.update(min(pred.shape[1], frames - predicted))

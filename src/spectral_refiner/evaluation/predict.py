@@ -15,7 +15,9 @@ The output is a dataset file of the same schema: the predicted frames as
 ``t0_fields/vorticity`` ``(trajectories, t_out, n, n)`` with their times, and per trajectory
 in ``estimates/``: ``eta``, ``floor``, ``estimate`` and ``error_estimate`` (the honest
 estimate, :mod:`spectral_refiner.physics.error_estimate`, whose docstring defines each
-column; with refinement also their ``_unrefined`` values), ``rel_l2``/``rel_h1``/``rel_h-1``
+column; a refined ``error_estimate`` is bounded below by
+:func:`~spectral_refiner.physics.refinement_bound` of the unrefined prediction; with
+refinement also their ``_unrefined`` values), ``rel_l2``/``rel_h1``/``rel_h-1``
 (and the ``_unrefined`` ones) when the truth is known. With a use-time ``closure`` (a spec,
 see :class:`~.inputs.Selection`) the residual of every estimate and of the refiner has it.
 Work is saved (:class:`~spectral_refiner.data.Parts`) one trajectory per piece, keyed by its
@@ -48,7 +50,7 @@ from ..data import (
 )
 from ..errors import SpectralRefinerError
 from ..metrics import ORDERS, relative_error
-from ..physics import honest_estimate, resample
+from ..physics import honest_estimate, refined_estimate, resample
 from ..refine import check_refinable
 from ..refine import refine as refine_batch
 from .inputs import HELD_OUT, Selection, open_run_data
@@ -203,13 +205,16 @@ def _predict_chunk(
             result = refine_batch(model, w_in, residual, max_evals=steps, tol=tol)
         final, initial = result.prediction, result.initial
         values = {"eta": result.eta_after, "eta_unrefined": result.eta_before}
-        for key, value in honest_estimate(residual, w_up, initial).items():
+        before = honest_estimate(residual, w_up, initial)
+        for key, value in before.items():
             if key != "floor":  # the inputs' own, the same before and after
                 values.setdefault(f"{key}_unrefined", value)
+        after = refined_estimate(residual, w_up, final, before)
     else:
         final = initial = model(w_up)
         values = {"eta": residual.of_prediction(w_up, final)}
-    for key, value in honest_estimate(residual, w_up, final).items():
+        after = honest_estimate(residual, w_up, final)
+    for key, value in after.items():
         values.setdefault(key, value)
     if truth is not None:
         for name, s in ORDERS.items():

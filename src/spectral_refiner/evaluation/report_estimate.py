@@ -3,10 +3,10 @@ per window of every rollout (columns of :mod:`spectral_refiner.physics.error_est
 
 Each evaluated side (prediction, refined) records per window the means over trajectories of
 ``floor`` (η of the given input frames), ``estimate`` (``max(η, floor)``), ``error_estimate``
-(the relative L2 error the estimate implies, by error transport) and the true relative L2 error
-of the window, and over all windows and trajectories the effectivity (error estimate over true
-error): its median and the fraction within [1/3, 3]. Evaluations written before these columns
-existed have none and give no rows.
+(the relative L2 error the residual's excess over the floor implies, by error transport) and
+the true relative L2 error of the window, and over all windows and trajectories the
+effectivity (error estimate over true error): its median and the fraction within [1/3, 3].
+Evaluations written before these columns existed have none and give no rows.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ ESTIMATE_CAPTION = (
     "band cannot remove: the unresolved scales less what the closure models, and the residual's "
     "time-quadrature error; the same for every window of a rollout). Estimate: max(η, floor). "
     "Error estimate: the relative L2 error implied by the residual propagated through the "
-    "equation's linear part over the window, scaled up when η is below the floor. Effectivity: "
+    "equation's linear part over the window, less the floor's share (the input frames' own "
+    "residual propagated the same way), never below a quarter of it; after refinement never "
+    "below the unrefined prediction's or the floor's error, whichever is smaller. Effectivity: "
     "error estimate over true error of each trajectory and window (1 is exact)."
 )
 

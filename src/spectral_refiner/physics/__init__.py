@@ -16,10 +16,13 @@ from .closures import (
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .error_estimate import (
     ESTIMATE_COLUMNS,
+    excess_error,
+    floor_error,
     honest_estimate,
+    refined_estimate,
+    refinement_bound,
     resolution_floor,
     transported_error,
-    with_floor,
 )
 from .forcings import FORCINGS, fno_forcing, kolmogorov_forcing, make_forcing
 from .grid import SpectralGrid, resample
@@ -49,6 +52,7 @@ from .residual import (
     ns_residual,
     prediction_estimate,
     prediction_trajectory,
+    residual_and_estimate,
     residual_norm,
 )
 from .simulate import simulate
@@ -75,6 +79,8 @@ __all__ = [
     "energy_spectrum",
     "enstrophy",
     "estimate",
+    "excess_error",
+    "floor_error",
     "fno_forcing",
     "fno_gaussian_random_field",
     "get_scheme",
@@ -92,10 +98,13 @@ __all__ = [
     "prediction_estimate",
     "prediction_trajectory",
     "random_vortices",
+    "refined_estimate",
+    "refinement_bound",
     "register_closure",
     "relative_bochner_error",
     "relative_sobolev_error",
     "resample",
+    "residual_and_estimate",
     "residual_norm",
     "resolution_floor",
     "resolved_transfer_hat",
@@ -109,5 +118,4 @@ __all__ = [
     "trajectory_generator",
     "transported_error",
     "vorticity_correlation",
-    "with_floor",
 ]

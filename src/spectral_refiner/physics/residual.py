@@ -86,6 +86,7 @@ __all__ = [
     "ns_residual",
     "prediction_estimate",
     "prediction_trajectory",
+    "residual_and_estimate",
     "residual_norm",
 ]
 
@@ -218,6 +219,14 @@ def estimate(
     equation. The one estimator that the trainer, the refiner and the evaluation all report.
     Parameters as in :func:`ns_residual`.
     """
+    return residual_and_estimate(traj, equation, dt, alpha)[2]
+
+
+def residual_and_estimate(
+    traj: torch.Tensor, equation: NavierStokes2D, dt: float, alpha: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(R̂, ‖R‖, η)`` of :func:`ns_residual`, :func:`residual_norm` and :func:`estimate` from
+    one evaluation of the equation's terms (a closure in the equation is evaluated once)."""
     residual, d_hat, n_bar, w_bar = _residual_terms(traj, equation, dt)
     grid, forcing = equation.grid, band_forcing(equation)
     terms = [
@@ -231,7 +240,8 @@ def estimate(
     if forcing is not None:
         duration = (traj.shape[1] - 1) * dt
         size = size + math.sqrt(duration) * sobolev_norm_hat(forcing, grid, -1.0, alpha)
-    return _bochner_h_minus_1(residual, grid, dt, alpha) / size
+    norm = _bochner_h_minus_1(residual, grid, dt, alpha)
+    return residual, norm, norm / size
 
 
 def prediction_trajectory(w_in: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
@@ -301,3 +311,8 @@ class Residual:
     def prediction_norm(self, w_in: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """``‖R‖`` of a prediction's trajectory (:func:`prediction_trajectory`), ``(B,)``."""
         return self.norm(prediction_trajectory(w_in, pred))
+
+    def with_estimate(self, traj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(R̂, ‖R‖, η)`` of a trajectory from one evaluation
+        (:func:`residual_and_estimate`)."""
+        return residual_and_estimate(traj, self.equation, self.dt, self.alpha)

@@ -9,7 +9,8 @@ failure; the first step length comes from the parabola through ``f(0)``, ``f'(0)
 trial. Inner products, step lengths and the evaluation budget are per instance (an instance
 is charged for the evaluations it needed, not for those its batch needed), so an instance's
 path does not depend on what else is in the batch, and it stops on its own once its budget is
-spent or ``done(x)`` marks it.
+spent or ``done(x, aux)`` marks it (``aux``: what ``fun`` computed besides the objective at the
+accepted point, so that a stopping test costs no second evaluation).
 """
 
 from __future__ import annotations
@@ -30,37 +31,40 @@ def _col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def minimize(
-    fun: Callable[[torch.Tensor], torch.Tensor],
+    fun: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]],
     x0: torch.Tensor,
     *,
     max_evals: int,
     history: int = 20,
     c1: float = 1e-4,
-    done: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    done: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None,
     check_every: int = 10,
 ) -> tuple[torch.Tensor, int]:
     """Minimise every ``f_b`` from ``x0`` (batch first) with at most ``max_evals`` evaluations
     per instance; returns ``(x, evaluations)``, the latter the number of batched calls.
 
-    ``done(x)`` (a ``(B,)`` bool tensor), called at the start and every ``check_every``
-    iterations, freezes the instances it marks (one already done at ``x0`` never moves);
-    iteration stops when every instance is frozen or out of budget.
+    ``fun(x)`` returns ``f`` ``(B,)`` or ``(f, aux)`` with ``aux`` ``(B,)`` a by-product of the
+    evaluation. ``done(x, aux)`` (a ``(B,)`` bool tensor; ``aux`` of ``x``, or ``None``),
+    called at the start and every ``check_every`` iterations, freezes the instances it marks
+    (one already done at ``x0`` never moves); iteration stops when every instance is frozen or
+    out of budget.
     """
 
-    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            f = fun(x)
+            out = fun(x)
+            f, aux = out if isinstance(out, tuple) else (out, None)
             (g,) = torch.autograd.grad(f.sum(), x)
-        return f.detach(), g
+        return f.detach(), g, None if aux is None else aux.detach()
 
     x = x0.detach().clone()
-    f, g = evaluate(x)
+    f, g, aux = evaluate(x)
     evals, iteration = 1, 0
     used = torch.ones(x.shape[0], dtype=torch.int64, device=x.device)  # evaluations charged
     active = used < max_evals
     if done is not None:
-        active &= ~done(x)
+        active &= ~done(x, aux)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s·y or 0)
     while bool(active.any()):
         if pairs:
@@ -81,7 +85,7 @@ def minimize(
             d = -g
             gg = _dot(g, g).clamp_min(1e-300)
             trial = f / gg
-            f_trial, _ = evaluate(x + _col(trial, x) * d)
+            f_trial, _, _ = evaluate(x + _col(trial, x) * d)
             evals += 1
             used += active
             curvature = (f_trial - f + trial * gg) / trial.square()
@@ -92,17 +96,19 @@ def minimize(
         slope = torch.where(descent, slope, -_dot(g, g))
         d = d * _col(active, d)
         accepted = ~active
-        f_new, g_new = f.clone(), g.clone()
+        f_new, g_new, aux_new = f.clone(), g.clone(), aux
         for _ in range(30):  # backtracking: halve the steps of the instances not yet accepted
             pending = ~accepted & (used < max_evals)
             if not bool(pending.any()):
                 break
-            trial_f, trial_g = evaluate(x + _col(step, x) * d)
+            trial_f, trial_g, trial_aux = evaluate(x + _col(step, x) * d)
             evals += 1
             used += pending
             ok = pending & (trial_f <= f + c1 * step * slope)
             f_new = torch.where(ok, trial_f, f_new)
             g_new = torch.where(_col(ok, g), trial_g, g_new)
+            if aux is not None:
+                aux_new = torch.where(ok, trial_aux, aux_new)
             accepted |= ok
             step = torch.where(accepted, step, step / 2)
         moved = accepted & active
@@ -113,8 +119,9 @@ def minimize(
         pairs.append((s, y, torch.where(moved & (sy > 0), 1 / sy.clamp_min(1e-300), 0.0)))
         pairs = pairs[-history:]
         f, g = torch.where(moved, f_new, f), torch.where(_col(moved, g), g_new, g)
+        aux = None if aux is None else torch.where(moved, aux_new, aux)
         active &= moved & (used < max_evals)  # a failed line search: converged (or no budget)
         iteration += 1
         if done is not None and iteration % check_every == 0:
-            active &= ~done(x)
+            active &= ~done(x, aux)
     return x, evals

@@ -25,7 +25,9 @@ cropped to the ``t_out`` output frames). Refinement:
    themselves carry, which no prediction on the stored band can remove; lowering η below it
    moves the prediction away from the truth) or ``tol``, whichever is larger, or after
    ``max_evals`` evaluations of the residual and its gradient. An instance already at its
-   floor is left as predicted.
+   floor is left as predicted. η comes with every evaluation of the residual (one evaluation
+   of the equation's terms, a closure's included, gives ``‖R‖`` and η), so the stopping
+   test costs none.
 
 Parameterisation. The prediction depends on the head only through its output ``y``, and any
 output change ``δy`` is made by the weight change ``δW_c = conj(ĥ_c) δy / Σ_c |ĥ_c|^2``
@@ -60,7 +62,14 @@ import torch
 
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator
-from ..physics import NavierStokes2D, Residual, kinetic_energy, resample, resolution_floor
+from ..physics import (
+    NavierStokes2D,
+    Residual,
+    kinetic_energy,
+    prediction_trajectory,
+    resample,
+    resolution_floor,
+)
 from .lbfgs import minimize
 
 __all__ = ["Refinement", "check_refinable", "refine"]
@@ -199,25 +208,29 @@ def refine(
         y = y0 + torch.view_as_complex(z).permute(1, 2, 3, 0).unsqueeze(-1) * scale
         return model.decode(w_in, head.synthesize(y, sizes_out), sigma)
 
-    def residual_sq(z: torch.Tensor) -> torch.Tensor:
-        return residual.prediction_norm(w_in, predict(z)) ** 2
+    def norm_and_eta(pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # ‖R‖ and η from one evaluation of the equation (and of its closure, if any)
+        _, norm, eta = residual.with_estimate(prediction_trajectory(w_in, pred))
+        return norm, eta
 
     with torch.no_grad():
         floor = resolution_floor(residual, w_in)
         target = torch.full_like(floor, tol)
         if stop_at_floor:
             target = torch.where(torch.isnan(floor), target, torch.maximum(target, floor))
+        start, eta_before = norm_and_eta(initial)
+        start = (start**2).clamp_min(torch.finfo(grid.dtype).tiny)
 
-    def converged(z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return residual.of_prediction(w_in, predict(z)) <= target
+    def objective(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        norm, eta = norm_and_eta(predict(z))
+        return norm**2 / start, eta
+
+    def converged(z: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        return eta <= target
 
     z0 = torch.zeros(w_in.shape[0], *y0.shape[:3], 2, dtype=grid.dtype, device=grid.device)
-    with torch.no_grad():
-        start = residual_sq(z0).clamp_min(torch.finfo(grid.dtype).tiny)
-        eta_before = residual.of_prediction(w_in, initial)
     z, evaluations = minimize(
-        lambda z: residual_sq(z) / start,
+        objective,
         z0,
         max_evals=max_evals,
         history=history,
