@@ -91,17 +91,6 @@ def write_config(path: Path, changes: dict | None = None) -> Path:
     return path
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "spectral_refiner.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-
-
 def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / "checkpoints" / "latest.pt")["model"]["state_dict"]
 
