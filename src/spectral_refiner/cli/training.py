@@ -158,6 +158,8 @@ def _cmd_train_closure(args: argparse.Namespace) -> int:
         model=args.model,
         inputs=args.inputs,
         tying=args.tying,
+        lags=tuple(args.lags),
+        memory=args.memory,
         steps=args.steps,
         progress=not args.quiet,
     )
@@ -243,6 +245,23 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         "--inputs",
         choices=tuple(CLOSURE_INPUTS),
         help="the model's input channels (default transfer for shell, vorticity for cnn)",
+    )
+    p.add_argument(
+        "--lags",
+        type=integer(1),
+        nargs="+",
+        default=(),
+        metavar="K",
+        help="shell: also map the resolved transfer of the frames K earlier (a window-aware "
+        "closure: it closes the residual of windows longer than its lags), e.g. 1 2 4 8",
+    )
+    p.add_argument(
+        "--memory",
+        type=integer(0),
+        default=0,
+        metavar="H",
+        help="shell: also map the back-transfer of the unresolved ring integrated over the "
+        "window's last H frames (default 0: none)",
     )
     p.add_argument("--steps", type=integer(1), default=2000, help="cnn: Adam steps (default 2000)")
     add_threads(p)

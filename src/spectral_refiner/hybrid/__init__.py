@@ -10,10 +10,12 @@ registered on import). Imports physics and models."""
 from .apriori import (
     CLOSURE_INPUTS,
     AprioriClosure,
+    ClosureWindow,
     closure_inputs,
     closure_inputs_hat,
     load_closure,
     save_closure,
+    window_inputs_hat,
 )
 from .corrector import INPUTS, Corrector
 from .model import FORMS, HybridModel
@@ -27,6 +29,7 @@ __all__ = [
     "INPUTS",
     "TYINGS",
     "AprioriClosure",
+    "ClosureWindow",
     "Corrector",
     "HybridModel",
     "LearnedClosure",
@@ -38,4 +41,5 @@ __all__ = [
     "rollout",
     "save_closure",
     "unrolled_loss",
+    "window_inputs_hat",
 ]

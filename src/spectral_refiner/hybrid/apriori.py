@@ -45,13 +45,14 @@ from torch import nn
 from ..atomic import atomic_write
 from ..errors import SpectralRefinerError
 from ..models import model_from_payload, model_payload
-from ..physics import SpectralGrid, register_closure, resolved_transfer_hat
+from ..physics import SpectralGrid, register_closure, resolved_transfer_hat, window_transfer_hat
 from .corrector import INPUTS
 from .shells import ShellGains
 
 __all__ = [
     "CLOSURE_INPUTS",
     "AprioriClosure",
+    "ClosureWindow",
     "closure_inputs",
     "closure_inputs_hat",
     "load_closure",
@@ -62,6 +63,47 @@ __all__ = [
 CLOSURE_INPUTS = {**INPUTS, "transfer": 4}
 
 FORMAT = "spectral-refiner-closure/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosureWindow:
+    """What a window-aware closure sees besides the frame it closes
+    (:func:`~spectral_refiner.physics.window_transfer_hat`): the resolved transfer of the
+    frames ``lags`` earlier and the ring's back-transfer over ``memory`` frames, for frames
+    ``frame_interval`` apart of the equation ``(viscosity, drag)``."""
+
+    lags: tuple[int, ...] = ()
+    memory: int = 0
+    frame_interval: float = 0.0
+    viscosity: float = 0.0
+    drag: float = 0.0
+
+    def __post_init__(self) -> None:
+        lags = tuple(self.lags)
+        if any(not isinstance(k, int) or k < 1 for k in lags) or len(set(lags)) != len(lags):
+            raise SpectralRefinerError(
+                f"closure lags must be distinct whole numbers of frames >= 1, got {list(lags)}"
+            )
+        if not isinstance(self.memory, int) or self.memory < 0:
+            raise SpectralRefinerError(
+                f"closure memory must be a whole number of frames >= 0, got {self.memory}"
+            )
+        if self.history and not self.frame_interval > 0:
+            raise SpectralRefinerError("a window-aware closure needs its frames' interval > 0")
+        object.__setattr__(self, "lags", tuple(sorted(lags)))
+
+    @property
+    def history(self) -> int:
+        """Frames back the closure reaches: ``max(lags, memory)`` (0: a per-frame closure)."""
+        return max((*self.lags, self.memory), default=0)
+
+    @property
+    def channels(self) -> int:
+        """Input channels it adds to ``transfer``'s four."""
+        return 3 * len(self.lags) + (self.memory > 0)
+
+    def describe(self) -> str:
+        return f"lags {list(self.lags)}, memory {self.memory}"
 
 
 @dataclasses.dataclass(eq=False)
@@ -84,6 +126,8 @@ class AprioriClosure:
         ``s_τ``.
     record : dict
         What the closure file records besides (equation, DNS resolution, training figures).
+    window : ClosureWindow
+        Earlier frames it sees (default none: a closure of each frame alone).
     """
 
     model: nn.Module
@@ -93,11 +137,17 @@ class AprioriClosure:
     input_scale: list[float]
     output_scale: float
     record: dict[str, Any] = dataclasses.field(default_factory=dict)
+    window: ClosureWindow = ClosureWindow()
 
     def __post_init__(self) -> None:
         if self.inputs not in CLOSURE_INPUTS:
             raise SpectralRefinerError(
                 f"unknown closure inputs {self.inputs!r}: choose one of {', '.join(CLOSURE_INPUTS)}"
+            )
+        if self.window.history and self.inputs != "transfer":
+            raise SpectralRefinerError(
+                f"a closure with {self.window.describe()} takes the transfer inputs, "
+                f"not {self.inputs!r}"
             )
         if self.grid.n < self.resolution:
             raise SpectralRefinerError(
@@ -117,26 +167,59 @@ class AprioriClosure:
         self._scale = torch.tensor(self.input_scale, dtype=dtype, device=coarse.device)
 
     @property
+    def history(self) -> int:
+        """Frames back the closure reaches (:attr:`ClosureWindow.history`; 0: per frame)."""
+        return self.window.history
+
+    @property
     def stored_grid(self) -> SpectralGrid:
         """The ``n``-point grid the model runs on (same box, dtype and device)."""
         return self._stored
 
     def tau_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
-        """``τ̂_G`` on the stored grid from stored-band coefficients ``(..., n, n // 2 + 1)``.
+        """``τ̂_G`` on the stored grid from stored-band coefficients ``(..., n, n // 2 + 1)``
+        of single frames (a closure without a window).
 
         Its inputs are formed in the model's dtype (a float32 model: float32 transforms, also
         for a float64 grid) and a :class:`ShellGains` model maps their coefficients: no
         transform of its own."""
-        coarse, work = self._stored, self._work
+        self._per_frame()
         lead = w_hat.shape[:-2]
-        flat = w_hat.reshape(-1, *w_hat.shape[-2:]).to(work.cdtype)
-        x_hat = closure_inputs_hat(work, flat, self.inputs) / self._scale.reshape(-1, 1, 1)
+        flat = w_hat.reshape(-1, *w_hat.shape[-2:]).to(self._work.cdtype)
+        out = self._map(closure_inputs_hat(self._work, flat, self.inputs))
+        return out.reshape(*lead, *flat.shape[-2:])
+
+    def window_tau_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
+        """``τ̂_G`` of every frame of windows ``(B, T, n, n // 2 + 1)`` on the stored grid,
+        each frame with the window's earlier frames (:attr:`window`; lags and memory clamped
+        at the window's first frame), ``T > history``; same shape."""
+        batch, frames = w_hat.shape[:2]
+        if frames <= self.history:
+            raise SpectralRefinerError(
+                f"this closure ({self.window.describe()}) needs windows of at least "
+                f"{self.history + 1} frames, got {frames}: pass longer windows or train one "
+                "with shorter --lags/--memory"
+            )
+        x_hat = window_inputs_hat(self._work, w_hat.to(self._work.cdtype), self.window)
+        return self._map(x_hat.flatten(0, 1)).unflatten(0, (batch, frames))
+
+    def _map(self, x_hat: torch.Tensor) -> torch.Tensor:
+        """``s_τ P G(x / s_x)`` from unscaled input coefficients ``(N, C, n, n // 2 + 1)``."""
+        work = self._work
+        x_hat = x_hat / self._scale.reshape(-1, 1, 1)
         if isinstance(self.model, ShellGains):
             out = self.model.forward_hat(x_hat)[:, 0]
         else:
             out = work.rfft(self.model(work.irfft(x_hat))[:, 0])
-        out = out.to(coarse.cdtype) * self.output_scale * self._band
-        return out.reshape(*lead, *flat.shape[-2:])
+        return out.to(self._stored.cdtype) * self.output_scale * self._band
+
+    def _per_frame(self) -> None:
+        if self.history:
+            raise SpectralRefinerError(
+                f"this closure ({self.window.describe()}) closes the residual of a window of "
+                "frames, not a single frame or a solver step: train one without --lags and "
+                "--memory for that"
+            )
 
     def tau(self, w: torch.Tensor) -> torch.Tensor:
         """``τ_G`` as real fields ``(..., n, n)`` of stored frames ``(..., n, n)``."""
@@ -147,6 +230,21 @@ class AprioriClosure:
         """``Ĉ = -τ̂_G`` for coefficients on :attr:`grid`, same shape (module docstring)."""
         g, n = self.grid, self.resolution
         tau = self.tau_hat(w_hat if g.n == n else g.resample_hat(w_hat, n))
+        tau = tau if g.n == n else self.stored_grid.resample_hat(tau, g.n)
+        return -tau * g.dealias
+
+    def window_term_hat(self, w_hat: torch.Tensor, dt: float) -> torch.Tensor:
+        """``Ĉ = -τ̂_G`` of every frame of windows ``(B, T, m, m // 2 + 1)`` on :attr:`grid`
+        whose frames are ``dt`` apart (the residual's closure protocol for a closure with
+        :attr:`history`); same shape."""
+        interval = self.window.frame_interval
+        if not math.isclose(dt, interval, rel_tol=1e-4):
+            raise SpectralRefinerError(
+                f"this closure ({self.window.describe()}) was trained on frames {interval:g} "
+                f"apart, the residual's are {dt:g} apart: train it on frames {dt:g} apart"
+            )
+        g, n = self.grid, self.resolution
+        tau = self.window_tau_hat(w_hat if g.n == n else g.resample_hat(w_hat, n))
         tau = tau if g.n == n else self.stored_grid.resample_hat(tau, g.n)
         return -tau * g.dealias
 
@@ -170,6 +268,7 @@ class AprioriClosure:
             "inputs": self.inputs,
             "input_scale": list(self.input_scale),
             "output_scale": float(self.output_scale),
+            **({"window": dataclasses.asdict(self.window)} if self.window.history else {}),
             **self.record,
         }
 
@@ -185,6 +284,23 @@ def closure_inputs_hat(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> 
         return torch.cat((w_hat, resolved_transfer_hat(w_hat[:, 0], grid)), dim=1)
     psi = grid.stream_function(w_hat)
     return torch.cat((w_hat, psi * grid.iky, -psi * grid.ikx), dim=1)
+
+
+def window_inputs_hat(
+    grid: SpectralGrid, w_hat: torch.Tensor, window: ClosureWindow
+) -> torch.Tensor:
+    """``(ω̄, F A, T_1, T_2, ...)`` of every frame of windows ``(B, T, n, n // 2 + 1)``: the
+    transfer inputs followed by the window's channels
+    (:func:`~spectral_refiner.physics.window_transfer_hat`), ``(B, T, C, n, n // 2 + 1)``."""
+    terms = window_transfer_hat(
+        w_hat,
+        grid,
+        window.lags,
+        window.memory,
+        (window.viscosity, window.drag),
+        window.frame_interval,
+    )
+    return torch.cat((w_hat.unsqueeze(2), terms), dim=2)
 
 
 def closure_inputs(grid: SpectralGrid, w_hat: torch.Tensor, inputs: str) -> torch.Tensor:
@@ -229,7 +345,9 @@ def load_closure(path: str | os.PathLike, grid: SpectralGrid | None = None) -> A
     build = ShellGains.from_payload if saved["name"] == ShellGains.name else model_from_payload
     model = build(saved).to(grid.device).eval()
     keys = ("format", "model", "resolution", "box_length", "inputs", "input_scale", "output_scale")
-    record = {k: v for k, v in payload.items() if k not in keys}
+    record = {k: v for k, v in payload.items() if k not in (*keys, "window")}
+    saved_window = payload.get("window") or {}
+    window = ClosureWindow(**{**saved_window, "lags": tuple(saved_window.get("lags", ()))})
     return AprioriClosure(
         model,
         grid,
@@ -238,6 +356,7 @@ def load_closure(path: str | os.PathLike, grid: SpectralGrid | None = None) -> A
         [float(s) for s in payload["input_scale"]],
         float(payload["output_scale"]),
         record,
+        window,
     )
 
 

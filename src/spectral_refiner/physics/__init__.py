@@ -37,6 +37,7 @@ from .initial_conditions import (
     taylor_green_exact,
     trajectory_generator,
 )
+from .memory import ring_memory, unresolved_memory_hat, window_transfer_hat
 from .navier_stokes import NavierStokes2D
 from .norms import (
     bochner_norm,
@@ -56,7 +57,14 @@ from .residual import (
     residual_norm,
 )
 from .simulate import simulate
-from .subgrid import gradient_model_hat, resolved_transfer_hat, subgrid_term, subgrid_term_hat
+from .subgrid import (
+    gradient_model_hat,
+    resolved_transfer_hat,
+    subgrid_term,
+    subgrid_term_hat,
+    transfer_fields,
+    transfer_grid,
+)
 from .time_stepping import SCHEMES, IMEXScheme, get_scheme, imex_step
 
 __all__ = [
@@ -108,6 +116,7 @@ __all__ = [
     "residual_norm",
     "resolution_floor",
     "resolved_transfer_hat",
+    "ring_memory",
     "simulate",
     "sobolev_norm",
     "sobolev_norm_hat",
@@ -116,6 +125,10 @@ __all__ = [
     "taylor_green",
     "taylor_green_exact",
     "trajectory_generator",
+    "transfer_fields",
+    "transfer_grid",
     "transported_error",
+    "unresolved_memory_hat",
     "vorticity_correlation",
+    "window_transfer_hat",
 ]

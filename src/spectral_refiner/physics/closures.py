@@ -77,7 +77,11 @@ __all__ = [
 
 
 class Closure(Protocol):
-    """What :class:`~.navier_stokes.NavierStokes2D` needs of a closure (classical or learned)."""
+    """What :class:`~.navier_stokes.NavierStokes2D` needs of a closure (classical or learned).
+
+    A closure that also sees a window's earlier frames has ``history > 0`` (frames back) and
+    ``window_term_hat(ŵ (B, T, n, n // 2 + 1), dt)``, which the residual calls instead of
+    :meth:`term_hat` (:mod:`.residual`)."""
 
     def term_hat(self, w_hat: torch.Tensor) -> torch.Tensor:
         """The term's coefficients, shape ``w_hat.shape`` (any memory layout)."""

@@ -41,6 +41,13 @@ that way). So the frames are zero-padded to ``3n/2`` points, where the products 
 fields are alias-free on the band, and every term is restricted to the band ``|m| < n/2``.
 What remains for a truncated true trajectory is the effect of the modes it does not store.
 
+Closures. A closure in the equation is part of ``F`` (its term is added to the explicit
+terms of every frame). A closure with a positive ``history`` (a window-aware learned closure,
+:class:`~spectral_refiner.hybrid.AprioriClosure` trained with lags or a memory) sees the
+window's earlier frames: its term comes from ``window_term_hat(ω̂ (B, T, ...), Δt)`` on the
+padded grid, of the frames the residual holds (those of a prediction's trajectory when the
+residual is of a prediction), never of frames outside the trajectory.
+
 Why single intervals. A difference across two intervals, ``ω_{n+1} - ω_{n-1}`` (central
 differences, or Simpson's rule over ``[t_{n-1}, t_{n+1}]``), only couples frames of equal
 parity: a perturbation alternating in sign from frame to frame, ``δ_j = (-1)^j ε φ``, leaves
@@ -68,6 +75,7 @@ Norms, in ``L2(t_0, t_{T-1}; H^-1)`` (:func:`~.norms.sobolev_norm_hat`, ``s = -1
 
 from __future__ import annotations
 
+import copy
 import math
 import weakref
 from functools import lru_cache
@@ -128,7 +136,11 @@ def _residual_terms(
     # fastest), the explicit terms there, and everything restricted to the band |m| < n/2.
     fine = _padded(equation)
     w_fine = _ky_major(grid.resample_hat(grid.rfft(traj.to(grid.device, grid.dtype)), fine.grid.n))
-    n_fine = fine.explicit_terms(w_fine.flatten(0, 1)).unflatten(0, traj.shape[:2])
+    if getattr(fine.closure, "history", 0):  # a closure that sees the window's earlier frames
+        n_fine = _open(fine).explicit_terms(w_fine.flatten(0, 1)).unflatten(0, traj.shape[:2])
+        n_fine = n_fine + fine.closure.window_term_hat(w_fine, dt)
+    else:
+        n_fine = fine.explicit_terms(w_fine.flatten(0, 1)).unflatten(0, traj.shape[:2])
     w_hat, n_hat = (fine.grid.resample_hat(a, grid.n) for a in (w_fine, n_fine))
     q = _interval_weights(traj.shape[1], grid.cdtype, grid.device)
 
@@ -141,6 +153,7 @@ def _residual_terms(
 
 
 _PADDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_OPEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _padded(equation: NavierStokes2D) -> NavierStokes2D:
@@ -155,6 +168,16 @@ def _padded(equation: NavierStokes2D) -> NavierStokes2D:
     if fine is None:
         fine = _PADDED[equation] = equation.on_grid(2 * ((3 * equation.grid.n + 3) // 4))
     return fine
+
+
+def _open(equation: NavierStokes2D) -> NavierStokes2D:
+    """The equation without its closure (a window-aware closure's term is added separately),
+    cached per equation."""
+    bare = _OPEN.get(equation)
+    if bare is None:
+        bare = _OPEN[equation] = copy.copy(equation)
+        bare.closure, bare._work = None, None
+    return bare
 
 
 def band_forcing(equation: NavierStokes2D) -> torch.Tensor | None:

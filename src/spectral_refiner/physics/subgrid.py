@@ -77,7 +77,14 @@ from ..errors import SpectralRefinerError
 from .grid import SpectralGrid, irfft2
 from .navier_stokes import NavierStokes2D, _ky_major
 
-__all__ = ["gradient_model_hat", "resolved_transfer_hat", "subgrid_term", "subgrid_term_hat"]
+__all__ = [
+    "gradient_model_hat",
+    "resolved_transfer_hat",
+    "subgrid_term",
+    "subgrid_term_hat",
+    "transfer_fields",
+    "transfer_grid",
+]
 
 
 def _advection_hat(w_hat: torch.Tensor, grid: SpectralGrid, n: int) -> torch.Tensor:
@@ -188,35 +195,65 @@ def resolved_transfer_hat(w_hat: torch.Tensor, grid: SpectralGrid) -> torch.Tens
     Tensor
         ``(..., 3, n, n // 2 + 1)``: ``F(ū·∇ω̄)``, ``T_1``, ``T_2`` on ``grid``.
     """
+    return transfer_fields(w_hat, grid)[0]
+
+
+def transfer_fields(
+    w_hat: torch.Tensor, grid: SpectralGrid
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`resolved_transfer_hat` and what it forms on the way, for closures that go on
+    from there (:mod:`.memory`).
+
+    Returns
+    -------
+    tuple of Tensor
+        The terms ``(..., 3, n, n // 2 + 1)`` of :func:`resolved_transfer_hat`; the fields
+        ``(ū, v̄, ∂xω̄, ∂yω̄)`` on the ``N`` grid, ``(..., 4, N, N)``; and ``P = (1 - F)A``,
+        the resolved advection on the ring ``n/2 <= max(|m_x|, |m_y|) <= n - 2`` beyond the
+        band, as coefficients ``(..., N, N // 2 + 1)`` on the ``N`` grid
+        (:func:`transfer_grid`).
+    """
     n = grid.n
-    big = _transfer_grid(n, grid.length, grid.dtype, str(grid.device))
+    big = transfer_grid(grid)
     mx, my = big.mx.abs(), big.my
     band = ((mx < n // 2) & (my < n // 2)).to(big.dtype)
     beyond = ((mx < n - 1) & (my < n - 1)).to(big.dtype) - band
 
     def fields(a_hat: torch.Tensor, velocity: bool = True) -> torch.Tensor:
-        """``(u, v, ∂x a, ∂y a)`` of ``a`` (or only the gradient) on the ``N`` grid."""
-        grad = (big.derivative(a_hat, (1, 0)), big.derivative(a_hat, (0, 1)))
-        if not velocity:
-            return big.irfft(torch.stack(grad, dim=-3))
-        psi = big.stream_function(a_hat)
-        return big.irfft(torch.stack((psi * big.iky, -psi * big.ikx, *grad), dim=-3))
-
-    def dot(u: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return (u * g).sum(dim=-3)
+        return _fields(big, a_hat, velocity)
 
     w = fields(grid.resample_hat(w_hat, big.n))
-    advection = big.rfft(dot(w[..., :2, :, :], w[..., 2:, :, :]))
-    p = fields(advection * beyond)
+    advection = big.rfft(_dot(w[..., :2, :, :], w[..., 2:, :, :]))
+    ring = advection * beyond
+    p = fields(ring)
     products = torch.stack(
-        (dot(w[..., :2, :, :], p[..., 2:, :, :]), dot(p[..., :2, :, :], w[..., 2:, :, :])),
+        (_dot(w[..., :2, :, :], p[..., 2:, :, :]), _dot(p[..., :2, :, :], w[..., 2:, :, :])),
         dim=-3,
     )
     swept, cross = big.rfft(products).unbind(dim=-3)
     q = fields(swept * beyond, velocity=False)
-    second = big.rfft(dot(w[..., :2, :, :], q))
+    second = big.rfft(_dot(w[..., :2, :, :], q))
     terms = torch.stack((advection, swept + cross, second), dim=-3)
-    return big.resample_hat(terms, n)
+    return big.resample_hat(terms, n), w, ring
+
+
+def _fields(big: SpectralGrid, a_hat: torch.Tensor, velocity: bool = True) -> torch.Tensor:
+    """``(u, v, ∂x a, ∂y a)`` of ``a`` (or only the gradient) on the grid ``big``."""
+    grad = (big.derivative(a_hat, (1, 0)), big.derivative(a_hat, (0, 1)))
+    if not velocity:
+        return big.irfft(torch.stack(grad, dim=-3))
+    psi = big.stream_function(a_hat)
+    return big.irfft(torch.stack((psi * big.iky, -psi * big.ikx, *grad), dim=-3))
+
+
+def _dot(u: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``u·g`` of vector fields stacked on the axis -3."""
+    return (u * g).sum(dim=-3)
+
+
+def transfer_grid(grid: SpectralGrid) -> SpectralGrid:
+    """The ``N``-point grid of :func:`resolved_transfer_hat` for the stored ``grid``."""
+    return _transfer_grid(grid.n, grid.length, grid.dtype, str(grid.device))
 
 
 def subgrid_term(

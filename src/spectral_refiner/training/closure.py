@@ -45,9 +45,11 @@ from ..hybrid import (
     CLOSURE_INPUTS,
     TYINGS,
     AprioriClosure,
+    ClosureWindow,
     ShellGains,
     closure_inputs,
     save_closure,
+    window_inputs_hat,
 )
 from ..models import build_model
 from ..physics import SpectralGrid
@@ -62,6 +64,15 @@ TRAIN_SAMPLE = 512
 
 
 def _predict(closure: AprioriClosure, frames: torch.Tensor, batch: int) -> torch.Tensor:
+    if closure.history:  # whole trajectories, each frame with its full history
+        grid, h = closure.stored_grid, closure.history
+        with torch.no_grad():
+            return torch.cat(
+                [
+                    grid.irfft(closure.window_tau_hat(grid.rfft(f[None].to(grid.dtype))))[0, h:]
+                    for f in frames
+                ]
+            )
     flat = frames.flatten(0, -3)
     with torch.no_grad():
         return torch.cat([closure.tau(flat[i : i + batch]) for i in range(0, len(flat), batch)])
@@ -71,7 +82,10 @@ def closure_figures(
     closure: AprioriClosure, frames: torch.Tensor, tau: torch.Tensor, batch: int = 64
 ) -> dict[str, float]:
     """``correlation`` ``ρ`` and ``relative_error`` ``e`` (module docstring) of
-    ``τ_G(frames)`` against ``tau``, pooled over all frames."""
+    ``τ_G(frames)`` against ``tau``, pooled over all frames; for a closure with a window,
+    ``frames`` and ``tau`` are whole trajectories ``(B, T, n, n)`` and each trajectory's
+    first ``history`` frames (those without their full history) are left out."""
+    tau = tau[:, closure.history :] if closure.history else tau
     p, t = _predict(closure, frames, batch).double().flatten(), tau.double().flatten()
     error = float((p - t).norm() / t.norm())
     p, t = p - p.mean(), t - t.mean()
@@ -117,6 +131,8 @@ def train_closure(
     model: str = "shell",
     inputs: str | None = None,
     tying: str = "shell",
+    lags: tuple[int, ...] = (),
+    memory: int = 0,
     width: int = 32,
     n_layers: int = 5,
     kernel_size: int = 5,
@@ -146,6 +162,11 @@ def train_closure(
         for ``shell``, ``"vorticity"`` for ``cnn``.
     tying : str
         ``shell``: how the gains are tied over modes (module docstring).
+    lags, memory : tuple of int, int
+        ``shell`` on ``transfer``: a window-aware closure that also maps the resolved
+        transfer of the frames ``lags`` earlier and the ring's back-transfer over ``memory``
+        frames (:func:`~spectral_refiner.physics.window_transfer_hat`); fitted on the frames
+        with their full history. Default none: a closure of each frame alone.
     width, n_layers, kernel_size : int
         The ``cnn``'s hidden channels, convolutions and kernel side.
     steps, batch_size, lr : int, int, float
@@ -183,6 +204,20 @@ def train_closure(
     info = read_info(data)
     if info.problem is None:
         raise SpectralRefinerError(f"{data} records no equation: regenerate it")
+    problem = info.problem
+    window = ClosureWindow(
+        tuple(lags), int(memory), problem.dt, problem.viscosity, problem.drag or 0.0
+    )
+    if window.history and (model != "shell" or inputs != "transfer"):
+        raise SpectralRefinerError(
+            f"--lags/--memory ({window.describe()}) need --model shell on the transfer inputs, "
+            f"got --model {model} --inputs {inputs}"
+        )
+    if window.history >= len(info.times):
+        raise SpectralRefinerError(
+            f"{data} has {len(info.times)} frames per trajectory, too few for "
+            f"{window.describe()}: use shorter --lags/--memory"
+        )
     tau = torch.from_numpy(read_subgrid(data))
     frames = torch.from_numpy(read_vorticity(data))
     if held_out is None:
@@ -195,17 +230,26 @@ def train_closure(
         val_tau = torch.from_numpy(read_subgrid(held_out))
         val_frames = torch.from_numpy(read_vorticity(held_out))
     grid = SpectralGrid(info.resolution, info.problem.box_length)
-    train_frames, train_tau = frames[train].flatten(0, 1), tau[train].flatten(0, 1)
+    if window.history:
+        train_frames, train_tau = frames[train], tau[train]
+    else:
+        train_frames, train_tau = frames[train].flatten(0, 1), tau[train].flatten(0, 1)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         bar = tqdm(
             desc=f"train-closure {model}",
-            total=len(train_frames) if model == "shell" else steps,
+            total=(
+                len(train_frames) * (train_frames.shape[1] - window.history)
+                if window.history
+                else len(train_frames)
+            )
+            if model == "shell"
+            else steps,
             unit="frame" if model == "shell" else "step",
             disable=not progress,
         )
         net = (
-            ShellGains(CLOSURE_INPUTS[inputs], info.resolution, tying)
+            ShellGains(CLOSURE_INPUTS[inputs] + window.channels, info.resolution, tying)
             if model == "shell"
             else build_model(
                 "cnn",
@@ -217,7 +261,11 @@ def train_closure(
             )
         )
         input_scale, output_scale = _scan(
-            grid, (train_frames, train_tau), inputs, net if model == "shell" else None, bar
+            grid,
+            (train_frames, train_tau),
+            (inputs, window),
+            net if model == "shell" else None,
+            bar,
         )
         record = {
             "dns_resolution": int(info.preset_fields.get("sim_resolution", 0)) or None,
@@ -231,7 +279,7 @@ def train_closure(
             },
         }
         closure = AprioriClosure(
-            net, grid, info.resolution, inputs, input_scale, output_scale, record
+            net, grid, info.resolution, inputs, input_scale, output_scale, record, window
         )
         if model == "cnn":
             fit = (steps, batch_size, lr, eval_every)
@@ -239,7 +287,9 @@ def train_closure(
         bar.close()
     net.eval()
     figures = closure_figures(closure, val_frames, val_tau)
-    seen = torch.linspace(0, len(train_frames) - 1, min(len(train_frames), TRAIN_SAMPLE)).long()
+    count = len(train_frames)
+    sample = TRAIN_SAMPLE // train_frames.shape[1] if window.history else TRAIN_SAMPLE
+    seen = torch.linspace(0, count - 1, max(1, min(count, sample))).long()
     result = {
         **figures,
         "train_correlation": closure_correlation(closure, train_frames[seen], train_tau[seen]),
@@ -257,27 +307,40 @@ def train_closure(
 def _scan(
     grid: SpectralGrid,
     train: tuple[torch.Tensor, torch.Tensor],
-    inputs: str,
+    inputs: tuple[str, ClosureWindow],
     shells: ShellGains | None,
     bar: tqdm,
     chunk: int = 32,
 ) -> tuple[list[float], float]:
     """One pass over the training frames in chunks: the input and output scales ``s_x``,
     ``s_τ`` (root mean squares) and, for a ``shell`` model, its least-squares gains (on the
-    normalised data: the gains of the raw data times ``s_x / s_τ``). Memory: one chunk."""
-    frames, tau = train
-    squares = torch.zeros(CLOSURE_INPUTS[inputs], dtype=torch.float64)
+    normalised data: the gains of the raw data times ``s_x / s_τ``). Memory: one chunk (one
+    trajectory for a closure with a window, which sees frames with their full history
+    only)."""
+    (frames, tau), (names, window) = train, inputs
+    h = window.history
+    squares = torch.zeros(CLOSURE_INPUTS[names] + window.channels, dtype=torch.float64)
     gram = rhs = None
-    for i in range(0, len(frames), chunk):
-        x = closure_inputs(grid, grid.rfft(frames[i : i + chunk]), inputs)
+    pieces = (
+        ((f, t[h:]) for f, t in zip(frames, tau, strict=True))
+        if h
+        else ((frames[i : i + chunk], tau[i : i + chunk]) for i in range(0, len(frames), chunk))
+    )
+    points = 0
+    for w, t in pieces:
+        if h:
+            x = grid.irfft(window_inputs_hat(grid, grid.rfft(w[None]), window)[0, h:])
+        else:
+            x = closure_inputs(grid, grid.rfft(w), names)
         squares += x.double().square().sum(dim=(0, 2, 3))
+        points += len(x) * grid.n**2
         if shells is not None:
-            g, r = shells.normal_equations(x, tau[i : i + chunk])
+            g, r = shells.normal_equations(x, t)
             gram, rhs = (g, r) if gram is None else (gram + g, rhs + r)
             bar.update(len(x))
-    points = len(frames) * grid.n**2
     input_scale = (squares / points).sqrt().clamp_min(1e-30)
-    output_scale = float(tau.double().square().mean().sqrt().clamp_min(1e-30))
+    used = tau[:, h:] if h else tau
+    output_scale = float(used.double().square().mean().sqrt().clamp_min(1e-30))
     if shells is not None:
         shells.solve(gram, rhs)
         with torch.no_grad():

@@ -1,0 +1,176 @@
+r"""Window-aware inputs of a learned closure: the resolved transfer of earlier frames and the
+memory of the unresolved ring.
+
+The unresolved modes a stored band exchanges with are those the resolved advection feeds:
+the ring ``n/2 <= max(|m_x|, |m_y|) <= n - 2`` beyond the band, where
+``P = (1 - F)(ū·∇ω̄)`` lives (:func:`~.subgrid.transfer_fields`). To first order the ring's
+vorticity ``ω_r`` obeys the linear equation driven by the resolved transfer,
+
+.. math::
+
+    \partial_t\hat\omega_r = L\hat\omega_r + \hat s,\qquad
+    s = -P,\qquad L = -(\nu|k|^2 + \mu),
+
+so it is the resolved transfer of the last frames, integrated with the viscous (and drag)
+decay of each ring mode. Over a window of frames ``t_j = jΔt``, started at zero ``H``
+frames back (``ω_r(t_{j-H}) = 0``, the memory ``H``), with ``s`` linear in time on every
+interval (exact for a source linear in time), per mode with ``z = LΔt``,
+
+.. math::
+
+    \hat\omega_r(t_{j+1}) = e^{z}\hat\omega_r(t_j)
+    + \Delta t\big[(\varphi_1(z) - \varphi_2(z))\,\hat s_j + \varphi_2(z)\,\hat s_{j+1}\big],
+    \qquad \varphi_1(z) = \frac{e^z - 1}{z},\ \varphi_2(z) = \frac{e^z - 1 - z}{z^2}
+
+(:func:`ring_memory`). The ring's back-transfer into the band, the first-order subgrid term
+it makes,
+
+.. math::
+
+    M = F\big(u_r\cdot\nabla\bar\omega + \bar u\cdot\nabla\omega_r\big),
+
+is formed on the transfer grid ``N = 5n/2`` (:func:`~.subgrid.transfer_grid`), alias-free on
+the band: ``ω_r`` holds ``|m| <= n - 2``, its products with band fields ``|m| <= 3n/2 - 3``,
+whose aliases miss the band when ``N > 2n - 4``.
+
+A frame's window reaches only as far back as the window's first frame: lags and the memory
+are clamped there (:func:`window_transfer_hat`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..errors import SpectralRefinerError
+from .grid import SpectralGrid
+from .subgrid import _dot, _fields, transfer_fields, transfer_grid
+
+__all__ = ["ring_memory", "unresolved_memory_hat", "window_transfer_hat"]
+
+#: Below this ``|z|`` the ``φ`` functions are taken from their series (no cancellation).
+_SERIES = 1e-6
+
+
+def _phi(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``φ_1(z)``, ``φ_2(z)`` of the module docstring, float64."""
+    small = z.abs() < _SERIES
+    safe = torch.where(small, torch.ones_like(z), z)
+    phi1 = torch.where(small, 1 + z / 2, torch.expm1(safe) / safe)
+    phi2 = torch.where(small, 0.5 + z / 6, (torch.expm1(safe) - safe) / safe**2)
+    return phi1, phi2
+
+
+def ring_memory(source: torch.Tensor, linear: torch.Tensor, dt: float, memory: int) -> torch.Tensor:
+    """``ω̂_r`` of the module docstring at every frame of a window.
+
+    Parameters
+    ----------
+    source : Tensor
+        ``ŝ`` at the frames, ``(B, T, *modes)``, complex.
+    linear : Tensor
+        ``L`` per mode, ``modes`` (real, ``<= 0``).
+    dt : float
+        Time between frames.
+    memory : int
+        ``H >= 1``: frame ``j`` integrates from zero at frame ``max(j - H, 0)``.
+
+    Returns
+    -------
+    Tensor
+        ``(B, T, *modes)``: ``ω̂_r(t_j) = Σ_{i=0}^{h} c_i ŝ_{j-i}``, ``h = min(H, j)``, with
+        ``c_i = [i < h] e^{iz} Δt φ_2 + [1 <= i <= h] e^{(i-1)z} Δt (φ_1 - φ_2)`` (the
+        recursion unrolled).
+    """
+    if memory < 1:
+        raise SpectralRefinerError(f"the ring's memory must be >= 1 frame, got {memory}")
+    z = linear.to(torch.float64) * dt
+    phi1, phi2 = _phi(z)
+    dtype = source.real.dtype
+    out = torch.zeros_like(source)
+    frames = source.shape[1]
+    for i in range(min(memory, frames - 1) + 1):
+        decay = torch.exp(z * i)
+        if i < memory and i + 1 < frames:  # the end of interval i back: frames j > i
+            end = (decay * dt * phi2).to(dtype)
+            out[:, i + 1 :] += end * source[:, 1 : frames - i]
+        if i >= 1:  # the start of interval i - 1 back: frames j >= i
+            start = (torch.exp(z * (i - 1)) * dt * (phi1 - phi2)).to(dtype)
+            out[:, i:] += start * source[:, : frames - i]
+    return out
+
+
+def _ring_linear(big: SpectralGrid, viscosity: float, drag: float) -> torch.Tensor:
+    return -(viscosity * big.k2.double() + drag)
+
+
+def _back_transfer(
+    big: SpectralGrid, band_fields: torch.Tensor, ring_hat: torch.Tensor, n: int
+) -> torch.Tensor:
+    """``M = F(u_r·∇ω̄ + ū·∇ω_r)`` on the ``n`` band from the band's ``(ū, v̄, ∂xω̄, ∂yω̄)``
+    and ``ω̂_r`` on ``big``."""
+    r = _fields(big, ring_hat)
+    product = _dot(r[..., :2, :, :], band_fields[..., 2:, :, :]) + _dot(
+        band_fields[..., :2, :, :], r[..., 2:, :, :]
+    )
+    return big.resample_hat(big.rfft(product), n)
+
+
+def window_transfer_hat(
+    w_hat: torch.Tensor,
+    grid: SpectralGrid,
+    lags: Sequence[int] = (),
+    memory: int = 0,
+    decay: tuple[float, float] = (0.0, 0.0),
+    dt: float = 1.0,
+) -> torch.Tensor:
+    """The resolved transfer ``F A, T_1, T_2`` of every frame of a window, of the frames
+    ``lags`` earlier, and the ring's back-transfer ``M`` over ``memory`` frames.
+
+    Parameters
+    ----------
+    w_hat : Tensor
+        Coefficients ``(B, T, n, n // 2 + 1)`` of the window's frames on ``grid``.
+    grid : SpectralGrid
+        The stored grid.
+    lags : sequence of int
+        Frame lags ``>= 1``; frame ``j`` takes the terms of frame ``max(j - lag, 0)``.
+    memory : int
+        ``H``: the ring's memory in frames (0: no ``M``).
+    decay : (float, float)
+        ``(ν, μ)`` of the ring's ``L``.
+    dt : float
+        Time between frames.
+
+    Returns
+    -------
+    Tensor
+        ``(B, T, 3 + 3 len(lags) + [memory > 0], n, n // 2 + 1)``.
+    """
+    batch, frames = w_hat.shape[:2]
+    terms, band_fields, ring = transfer_fields(w_hat.flatten(0, 1), grid)
+    terms = terms.unflatten(0, (batch, frames))
+    index = torch.arange(frames, device=w_hat.device)
+    channels = [terms] + [terms[:, (index - lag).clamp_min(0)] for lag in lags]
+    out = torch.cat(channels, dim=2)
+    if memory:
+        big = transfer_grid(grid)
+        ring = ring_memory(
+            -ring.unflatten(0, (batch, frames)), _ring_linear(big, *decay), dt, memory
+        )
+        m = _back_transfer(big, band_fields, ring.flatten(0, 1), grid.n)
+        out = torch.cat((out, m.unflatten(0, (batch, frames)).unsqueeze(2)), dim=2)
+    return out
+
+
+def unresolved_memory_hat(
+    w_hat: torch.Tensor,
+    grid: SpectralGrid,
+    memory: int,
+    decay: tuple[float, float],
+    dt: float,
+) -> torch.Tensor:
+    """``M`` (module docstring) of every frame of a window ``(B, T, n, n // 2 + 1)``, same
+    shape; parameters as in :func:`window_transfer_hat`."""
+    return window_transfer_hat(w_hat, grid, (), memory, decay, dt)[:, :, -1]
