@@ -62,18 +62,36 @@ def _band_limited(n: int, seed: int, frames: int = 5, top: int | None = None) ->
 
 
 def test_steady_frames_without_decay_give_the_first_transfer_term():
-    """With ``ν = μ = 0`` and the same frame throughout, the ring after ``h`` intervals is
+    """Not swept, with ``ν = μ = 0`` and the same frame throughout, the ring after ``h``
+    intervals is
     ``ω_r = -h Δt P``, so its back-transfer is ``-h Δt T_1`` (``T_1`` of
     :func:`resolved_transfer_hat`, checked against numpy in test_closure_terms.py)."""
     grid = SpectralGrid(16, dtype=torch.float64)
     w_hat = _band_limited(16, 0, frames=1).expand(1, 6, -1, -1)
     dt, memory = 0.05, 4
-    m = unresolved_memory_hat(w_hat, grid, memory, (0.0, 0.0), dt)
+    m = unresolved_memory_hat(w_hat, grid, memory, (0.0, 0.0), dt, substeps=0)
     t1 = resolved_transfer_hat(w_hat[:, 0], grid)[:, 1]
     assert float(t1.abs().max()) > 0
     for j in range(6):
         expected = -min(j, memory) * dt * t1
         torch.testing.assert_close(m[:, j], expected, rtol=0, atol=1e-12 * float(t1.abs().max()))
+
+
+def test_the_swept_ring_converges_at_second_order():
+    """The ring swept by the resolved flow (ETD2RK, the frames' fields linear in time between
+    frames): its error against 64 substeps falls ~4x per halving of the step; and sweeping
+    changes the ring (the flow moves it by more than the step's error)."""
+    grid = SpectralGrid(16, dtype=torch.float64)
+    w_hat = _band_limited(16, 4, frames=4) * 3
+    args = (grid, 3, (1e-3, 0.1), 0.05)
+    exact = unresolved_memory_hat(w_hat, *args, substeps=64)
+    errors = [
+        float((unresolved_memory_hat(w_hat, *args, substeps=s) - exact).abs().max())
+        for s in (2, 4, 8)
+    ]
+    assert 3.2 < errors[0] / errors[1] < 5 and 3.2 < errors[1] / errors[2] < 5, errors
+    unswept = unresolved_memory_hat(w_hat, *args, substeps=0)
+    assert float((unswept - exact).abs().max()) > 20 * errors[2]
 
 
 def test_a_flow_far_from_the_cut_off_has_no_memory_and_memory_is_equivariant():

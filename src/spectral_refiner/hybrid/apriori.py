@@ -77,6 +77,7 @@ class ClosureWindow:
     frame_interval: float = 0.0
     viscosity: float = 0.0
     drag: float = 0.0
+    substeps: int = 4
 
     def __post_init__(self) -> None:
         lags = tuple(self.lags)
@@ -299,6 +300,7 @@ def window_inputs_hat(
         window.memory,
         (window.viscosity, window.drag),
         window.frame_interval,
+        window.substeps,
     )
     return torch.cat((w_hat.unsqueeze(2), terms), dim=2)
 

@@ -39,7 +39,7 @@ are clamped there (:func:`window_transfer_hat`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -62,7 +62,14 @@ def _phi(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return phi1, phi2
 
 
-def ring_memory(source: torch.Tensor, linear: torch.Tensor, dt: float, memory: int) -> torch.Tensor:
+def ring_memory(
+    source: torch.Tensor,
+    linear: torch.Tensor,
+    dt: float,
+    memory: int,
+    sweep: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None,
+    substeps: int = 1,
+) -> torch.Tensor:
     """``ω̂_r`` of the module docstring at every frame of a window.
 
     Parameters
@@ -75,46 +82,65 @@ def ring_memory(source: torch.Tensor, linear: torch.Tensor, dt: float, memory: i
         Time between frames.
     memory : int
         ``H >= 1``: frame ``j`` integrates from zero at frame ``max(j - H, 0)``.
+    sweep : callable, optional
+        ``sweep(ω̂_r, lo, hi, θ)``: the ring's own linear terms ``-R(ū·∇ω_r + u_r·∇ω̄)`` at
+        the resolved fields interpolated between frames ``lo`` and ``hi`` (index tensors
+        ``(T,)``) with weight ``θ``; ``None``: none (the ring only decays).
+    substeps : int
+        ETD2RK steps per frame interval.
 
     Returns
     -------
     Tensor
-        ``(B, T, *modes)``: ``ω̂_r(t_j) = Σ_{i=0}^{h} c_i ŝ_{j-i}``, ``h = min(H, j)``, with
-        ``c_i = [i < h] e^{iz} Δt φ_2 + [1 <= i <= h] e^{(i-1)z} Δt (φ_1 - φ_2)`` (the
-        recursion unrolled).
+        ``(B, T, *modes)``. Every step is the exponential Runge–Kutta scheme ETD2RK (Cox &
+        Matthews 2002) of ``∂tω̂ = Lω̂ + N(ω̂, t)``, ``N = ŝ + sweep``, ``s`` linear in time
+        between frames: ``a = e^{z}ω̂ + hφ_1 N_0``, ``ω̂ ← a + hφ_2 (N(a) - N_0)``,
+        ``z = Lh``; without ``sweep`` it is exact.
     """
-    if memory < 1:
-        raise SpectralRefinerError(f"the ring's memory must be >= 1 frame, got {memory}")
-    z = linear.to(torch.float64) * dt
+    if memory < 1 or substeps < 1:
+        raise SpectralRefinerError(
+            f"the ring's memory and substeps must be >= 1, got {memory} and {substeps}"
+        )
+    h = dt / substeps
+    z = linear.to(torch.float64) * h
     phi1, phi2 = _phi(z)
     dtype = source.real.dtype
-    out = torch.zeros_like(source)
+    decay, phi1, phi2 = (torch.exp(z).to(dtype), (h * phi1).to(dtype), (h * phi2).to(dtype))
     frames = source.shape[1]
-    for i in range(min(memory, frames - 1) + 1):
-        decay = torch.exp(z * i)
-        if i < memory and i + 1 < frames:  # the end of interval i back: frames j > i
-            end = (decay * dt * phi2).to(dtype)
-            out[:, i + 1 :] += end * source[:, 1 : frames - i]
-        if i >= 1:  # the start of interval i - 1 back: frames j >= i
-            start = (torch.exp(z * (i - 1)) * dt * (phi1 - phi2)).to(dtype)
-            out[:, i:] += start * source[:, : frames - i]
-    return out
+    index = torch.arange(frames, device=source.device)
+    ring = torch.zeros_like(source)
+    for k in range(memory):
+        first = index - memory + k  # the interval's first frame, for every target frame
+        active = (first >= 0).reshape(1, -1, *([1] * (source.dim() - 2)))
+        lo, hi = first.clamp_min(0), (first + 1).clamp_min(0)
+        for step in range(substeps):
+            t0, t1 = step / substeps, (step + 1) / substeps
+            start = _rate(source, ring, (lo, hi, t0), sweep)
+            a = decay * ring + phi1 * start
+            change = _rate(source, a, (lo, hi, t1), sweep) - start
+            ring = torch.where(active, a + phi2 * change, ring)
+    return ring
+
+
+def _rate(source: torch.Tensor, ring: torch.Tensor, at: tuple, sweep: Callable | None):
+    """``N = ŝ + sweep`` at the fraction ``θ`` of the intervals from frames ``lo`` to ``hi``."""
+    lo, hi, theta = at
+    drive = source[:, lo] * (1 - theta) + source[:, hi] * theta
+    return drive if sweep is None else drive + sweep(ring, lo, hi, theta)
 
 
 def _ring_linear(big: SpectralGrid, viscosity: float, drag: float) -> torch.Tensor:
     return -(viscosity * big.k2.double() + drag)
 
 
-def _back_transfer(
-    big: SpectralGrid, band_fields: torch.Tensor, ring_hat: torch.Tensor, n: int
-) -> torch.Tensor:
-    """``M = F(u_r·∇ω̄ + ū·∇ω_r)`` on the ``n`` band from the band's ``(ū, v̄, ∂xω̄, ∂yω̄)``
-    and ``ω̂_r`` on ``big``."""
+def _exchange(big: SpectralGrid, band_fields: torch.Tensor, ring_hat: torch.Tensor) -> torch.Tensor:
+    """``ū·∇ω_r + u_r·∇ω̄`` as coefficients on ``big`` from the band's
+    ``(ū, v̄, ∂xω̄, ∂yω̄)`` there and ``ω̂_r``."""
     r = _fields(big, ring_hat)
     product = _dot(r[..., :2, :, :], band_fields[..., 2:, :, :]) + _dot(
         band_fields[..., :2, :, :], r[..., 2:, :, :]
     )
-    return big.resample_hat(big.rfft(product), n)
+    return big.rfft(product)
 
 
 def window_transfer_hat(
@@ -124,6 +150,7 @@ def window_transfer_hat(
     memory: int = 0,
     decay: tuple[float, float] = (0.0, 0.0),
     dt: float = 1.0,
+    substeps: int = 4,
 ) -> torch.Tensor:
     """The resolved transfer ``F A, T_1, T_2`` of every frame of a window, of the frames
     ``lags`` earlier, and the ring's back-transfer ``M`` over ``memory`` frames.
@@ -142,6 +169,9 @@ def window_transfer_hat(
         ``(ν, μ)`` of the ring's ``L``.
     dt : float
         Time between frames.
+    substeps : int
+        ETD2RK steps of the ring per frame interval (:func:`ring_memory`), the ring swept
+        by the resolved flow; 0: not swept, it only decays (integrated exactly).
 
     Returns
     -------
@@ -155,12 +185,21 @@ def window_transfer_hat(
     channels = [terms] + [terms[:, (index - lag).clamp_min(0)] for lag in lags]
     out = torch.cat(channels, dim=2)
     if memory:
-        big = transfer_grid(grid)
-        ring = ring_memory(
-            -ring.unflatten(0, (batch, frames)), _ring_linear(big, *decay), dt, memory
-        )
-        m = _back_transfer(big, band_fields, ring.flatten(0, 1), grid.n)
-        out = torch.cat((out, m.unflatten(0, (batch, frames)).unsqueeze(2)), dim=2)
+        big, n = transfer_grid(grid), grid.n
+        keep = ((big.mx.abs() < n - 1) & (big.my < n - 1)).to(big.dtype)
+        keep = keep - ((big.mx.abs() < n // 2) & (big.my < n // 2)).to(big.dtype)
+        fields = band_fields.unflatten(0, (batch, frames))
+
+        def sweep(r: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, theta: float):
+            between = fields[:, lo] * (1 - theta) + fields[:, hi] * theta
+            return -_exchange(big, between, r) * keep
+
+        source = -ring.unflatten(0, (batch, frames))
+        linear = _ring_linear(big, *decay)
+        swept = sweep if substeps else None
+        ring = ring_memory(source, linear, dt, memory, swept, substeps or 1)
+        m = big.resample_hat(_exchange(big, fields, ring), n)
+        out = torch.cat((out, m.unsqueeze(2)), dim=2)
     return out
 
 
@@ -170,7 +209,8 @@ def unresolved_memory_hat(
     memory: int,
     decay: tuple[float, float],
     dt: float,
+    substeps: int = 4,
 ) -> torch.Tensor:
     """``M`` (module docstring) of every frame of a window ``(B, T, n, n // 2 + 1)``, same
     shape; parameters as in :func:`window_transfer_hat`."""
-    return window_transfer_hat(w_hat, grid, (), memory, decay, dt)[:, :, -1]
+    return window_transfer_hat(w_hat, grid, (), memory, decay, dt, substeps)[:, :, -1]
