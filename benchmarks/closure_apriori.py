@@ -11,6 +11,13 @@ the held-out file (another seed of the same preset):
 * ``transfer``: ``train-closure`` (the default): per-shell gains on ``(ω̄, F A, T_1, T_2)``;
 * ``transfer/modes``: ``train-closure --tying dihedral``: one gain per mode and its images
   under the grid's rotations and reflections, same inputs;
+* ``window``: with ``--lags``/``--memory``, ``train-closure --tying dihedral --lags ...
+  --memory H``: the same gains also on the resolved transfer of earlier frames and on the
+  back-transfer of the unresolved ring swept over the last ``H`` frames
+  (:func:`~spectral_refiner.physics.window_transfer_hat`); then every row is scored on the
+  frames that have their full history (each trajectory's first ``max(lags, H)`` frames left
+  out), and the closed residual of the window closure uses, on those first frames, the
+  history the trajectory has;
 * ``cnn``: ``train-closure --model cnn`` (only with ``--cnn-steps N > 0``: expensive on a busy
   machine).
 
@@ -48,7 +55,7 @@ from spectral_refiner.training import train_closure
 WINDOW = 4
 
 
-def _figures(pred: torch.Tensor, tau: torch.Tensor) -> tuple[float, float]:
+def _pooled(pred: torch.Tensor, tau: torch.Tensor) -> tuple[float, float]:
     p, t = pred.double().flatten(), tau.double().flatten()
     error = float((p - t).norm() / t.norm())
     p, t = p - p.mean(), t - t.mean()
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train", required=True, help="DNS file to fit on")
     p.add_argument("--test", required=True, help="DNS file of held-out trajectories")
     p.add_argument("--cnn-steps", type=int, default=0, help="train the cnn too (0: skip)")
+    p.add_argument("--lags", type=int, nargs="*", default=[], help="window closure: lags")
+    p.add_argument("--memory", type=int, default=0, help="window closure: ring memory H")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     info = read_info(args.test)
@@ -88,6 +97,11 @@ def main(argv: list[str] | None = None) -> None:
         f"a-priori closures: fit on {args.train}, held out {args.test} "
         f"({tuple(frames.shape)}); torch threads {torch.get_num_threads()}"
     )
+    skip = max((*args.lags, args.memory), default=0)
+
+    def _figures(pred: torch.Tensor, tau: torch.Tensor) -> tuple[float, float]:
+        return _pooled(pred[:, skip:], tau[:, skip:])
+
     rows = [("exact tau", 1.0, 0.0, closed(tau), 0.0)]
     start = time.perf_counter()
     train_w = torch.from_numpy(read_vorticity(args.train)).double().flatten(0, 1)
@@ -95,12 +109,16 @@ def main(argv: list[str] | None = None) -> None:
     ngm_train = grid.irfft(gradient_model_hat(grid.rfft(train_w), grid))
     coefficient = float((ngm_train * train_tau).sum() / ngm_train.square().sum())
     ngm = coefficient * grid.irfft(gradient_model_hat(grid.rfft(frames), grid))
+    ngm = ngm.reshape(tau.shape)
     rows.append(("gradient model", *_figures(ngm, tau), closed(ngm), time.perf_counter() - start))
     candidates = [
         ("eddy viscosity", {"model": "shell", "inputs": "vorticity"}),
         ("transfer", {"model": "shell"}),
         ("transfer/modes", {"model": "shell", "tying": "dihedral"}),
     ]
+    if skip:
+        window = {"lags": tuple(args.lags), "memory": args.memory}
+        candidates.append(("window", {"model": "shell", "tying": "dihedral", **window}))
     if args.cnn_steps > 0:
         candidates.append(("cnn", {"model": "cnn", "steps": args.cnn_steps}))
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +129,11 @@ def main(argv: list[str] | None = None) -> None:
             seconds = time.perf_counter() - start
             closure = load_closure(out)
             with torch.no_grad():
-                pred = torch.cat([closure.tau(f.float()) for f in frames]).reshape(tau.shape)
+                if closure.history:
+                    g = closure.stored_grid
+                    pred = g.irfft(closure.window_tau_hat(g.rfft(frames.float())))
+                else:
+                    pred = torch.cat([closure.tau(f.float()) for f in frames]).reshape(tau.shape)
             rows.append((name, *_figures(pred, tau), closed(pred.double()), seconds))
     print(f"{'closure':<16}{'correlation':>13}{'rel. L2':>10}{'|R+Q[tau]|/|R|':>17}{'fit s':>8}")
     for name, rho, error, ratio, seconds in rows:

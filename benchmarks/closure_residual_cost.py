@@ -3,9 +3,10 @@
 What is measured: the median wall time of ``ns_residual`` on windows of held-out DNS frames
 (float64, the residual's own 3n/2 grid) for the plain equation and for the equation with the
 learned closure ``--closure`` (its term on every frame), and of the closure's term alone
-(``term_hat`` on the padded grid), interleaved in one process on one thread after a
-warm-up; printed with the ratios to the plain residual. On a shared machine the absolute
-times vary; the ratios less.
+(``term_hat`` on the padded grid; ``window_term_hat`` of the whole window for a closure with
+lags or a memory, which needs windows longer than its history: ``--frames``), interleaved
+in one process on one thread after a warm-up; printed with the ratios to the plain residual.
+On a shared machine the absolute times vary; the ratios less.
 
     OMP_NUM_THREADS=1 python -m benchmarks.closure_residual_cost \\
         --data /work/data/kdns256-test.h5 --closure /work/data/k.closure.pt
@@ -30,13 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="DNS file stored at the closure's resolution")
     p.add_argument("--closure", required=True, help="a closure file (train-closure)")
-    p.add_argument("--windows", type=int, default=4, help="windows of 4 frames per batch")
+    p.add_argument("--windows", type=int, default=4, help="windows per batch")
+    p.add_argument("--frames", type=int, default=4, help="frames per window (default 4)")
     p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     info = read_info(args.data)
     frames = torch.from_numpy(read_vorticity(args.data)).double()
-    windows = frames[:, : 4 * (frames.shape[1] // 4)].reshape(-1, 4, *frames.shape[-2:])
+    size = args.frames
+    windows = frames[:, : size * (frames.shape[1] // size)].reshape(-1, size, *frames.shape[-2:])
     batch = windows[: args.windows]
     spec = {"name": "learned", "path": args.closure}
     closed = dataclasses.replace(info.problem, closure=spec).equation(dtype=torch.float64)
@@ -47,7 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     calls = {
         "residual": lambda: ns_residual(batch, plain, info.problem.dt),
         "closed residual": lambda: ns_residual(batch, closed, info.problem.dt),
-        "closure term": lambda: term.term_hat(w_hat),
+        "closure term": (
+            (lambda: term.window_term_hat(w_hat, info.problem.dt))
+            if getattr(term, "history", 0)
+            else (lambda: term.term_hat(w_hat))
+        ),
     }
     times: dict[str, list[float]] = {k: [] for k in calls}
     with torch.inference_mode():
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
                 call()
                 times[name].append(time.perf_counter() - start)
     print(
-        f"{args.windows} windows of 4 frames at {info.resolution}^2, float64, torch threads "
+        f"{args.windows} windows of {size} frames at {info.resolution}^2, float64, torch threads "
         f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}"
     )
     base = statistics.median(times["residual"])
