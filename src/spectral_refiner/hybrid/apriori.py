@@ -23,6 +23,11 @@ padded ``m = 3n/2``), ``ω̂`` is truncated to the stored band, the model runs o
 2/3 band, as the advection is: on the solver's grid the modes it advects, on the residual's
 padded grid the whole stored band.
 
+A window-aware closure (:class:`ClosureWindow`: lags, the ring's memory) also maps inputs
+of the window's earlier frames (:func:`window_inputs_hat`); the residual then calls
+:meth:`AprioriClosure.window_term_hat` with the frames it holds (its closure protocol), and
+the per-frame :meth:`AprioriClosure.term_hat` (a solver step) refuses it.
+
 A closure file (:func:`save_closure`) holds the model payload, the scales, the stored and the
 DNS resolution and the equation it was trained for; a spec
 ``{"name": "learned", "path": FILE}`` builds it wherever closures are built (registered with
