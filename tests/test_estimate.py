@@ -25,10 +25,12 @@ from spectral_refiner.evaluation.report_estimate import estimate_rows
 from spectral_refiner.metrics import relative_error
 from spectral_refiner.models import build_model
 from spectral_refiner.physics import (
+    REFINED_FRACTION,
     excess_error,
     floor_error,
     honest_estimate,
     make_initial_condition,
+    moved_distance,
     prediction_trajectory,
     refined_estimate,
     refinement_bound,
@@ -184,14 +186,12 @@ def test_refinement_stops_at_the_floor(turbulent):
     # bounded by the unrefined one and the floor's error, and stays within 3x of the error
     truth = frames[:, 5:10]
     before = honest_estimate(residual, w_in, stopped.initial)
-    after = refined_estimate(residual, w_in, stopped.prediction, before)
+    after = refined_estimate(residual, w_in, stopped.prediction, before, stopped.initial)
     unbounded = honest_estimate(residual, w_in, stopped.prediction)["error_estimate"]
     error = relative_error(stopped.prediction, truth, residual.grid)
     assert (unbounded < error / 3).all(), (unbounded, error)
-    assert torch.equal(after["error_estimate"], refinement_bound(before))
-    assert torch.equal(
-        refinement_bound(before), torch.minimum(before["error_estimate"], before["floor_error"])
-    )
+    moved = moved_distance(stopped.prediction, stopped.initial)
+    assert torch.equal(after["error_estimate"], refinement_bound(before, moved))
     effectivity = after["error_estimate"] / error
     assert ((effectivity > 1 / 3) & (effectivity < 3)).all(), effectivity
     x0 = torch.randn(2, 3, dtype=F64)
@@ -199,6 +199,62 @@ def test_refinement_stops_at_the_floor(turbulent):
         lambda x: x.square().sum(1), x0, max_evals=50, done=lambda x, _: torch.ones(2, dtype=bool)
     )
     assert torch.equal(x, x0) and evaluations == 1
+
+
+def test_the_refinement_bound_is_pythagoras_capped_at_the_floor_and_the_guard():
+    """``B = min(E_0, F, (max(E_0² - d², 0) + (c F)²)^{1/2})``; ``min(E_0, F)`` where the move
+    exceeds the estimate (``d > E_0``); no cap and no ``c F`` where ``F`` is ``nan``."""
+    c = REFINED_FRACTION
+    columns = {
+        "error_estimate": torch.tensor([0.02, 0.02, 0.2, 0.2, 0.02, 0.02], dtype=F64),
+        "floor_error": torch.tensor([0.06, 0.06, 0.06, 0.06, float("nan"), 0.06], dtype=F64),
+    }
+    moved = torch.tensor([0.01, 0.03, 0.1, 0.25, 0.01, 0.0], dtype=F64)
+    expected = [
+        (0.02**2 - 0.01**2 + (0.06 * c) ** 2) ** 0.5,  # Pythagoras
+        0.02,  # guard: d > E_0, min(E_0, F)
+        0.06,  # capped at F
+        0.06,  # guard with E_0 > F
+        (0.02**2 - 0.01**2) ** 0.5,  # no floor known
+        0.02,  # not moved: E_0
+    ]
+    bound = refinement_bound(columns, moved)
+    torch.testing.assert_close(bound, torch.tensor(expected, dtype=F64), rtol=1e-12, atol=0)
+    assert float(refinement_bound(columns, moved, 0.0)[0]) == pytest.approx(3**0.5 * 0.01)
+
+
+def test_an_unmoved_prediction_keeps_its_estimate_bit_for_bit(turbulent):
+    """Refinement that does not move a prediction (``d = 0``) leaves every column as it was,
+    for errors below the floor's (``E_0 < F``) and above it."""
+    frames, preset = turbulent
+    residual = _residual(preset, 16)
+    w_in, truth = frames[:, :5], frames[:, 5:10]
+    for size in (0.01, 0.3):
+        pred = _perturbed(truth, "smooth", size)
+        before = honest_estimate(residual, w_in, pred)
+        after = refined_estimate(residual, w_in, pred.clone(), before, pred)
+        assert before.keys() == after.keys()
+        for key, value in before.items():
+            assert torch.equal(after[key], value), (size, key)
+    assert (before["error_estimate"] > before["floor_error"]).all()
+
+
+def test_on_a_resolved_flow_the_refined_estimate_is_its_own_transport(resolved):
+    """With ``F ≈ 0`` the bound is at most ``F``: a prediction refined from a 5% error to a 2%
+    one gets the error estimate of the 2% prediction itself, bit for bit (within 15% of the
+    error), not the unrefined one."""
+    frames, preset = resolved
+    residual = _residual(preset, 48)
+    w_in, truth = frames[:, :5], frames[:, 5:10]
+    initial, refined = (_perturbed(truth, "smooth", s) for s in (0.05, 0.02))
+    before = honest_estimate(residual, w_in, initial)
+    after = refined_estimate(residual, w_in, refined, before, initial)
+    own = honest_estimate(residual, w_in, refined)
+    assert torch.equal(after["error_estimate"], own["error_estimate"])
+    effectivity = after["error_estimate"] / relative_error(refined, truth, residual.grid)
+    assert ((effectivity > 0.85) & (effectivity < 1.15)).all(), effectivity
+    moved = moved_distance(refined, initial)
+    torch.testing.assert_close(moved, torch.full_like(moved, 0.03), rtol=0.05, atol=0)
 
 
 class _Counted:

@@ -16,9 +16,11 @@ from .closures import (
 from .diagnostics import energy_spectrum, enstrophy, kinetic_energy, vorticity_correlation
 from .error_estimate import (
     ESTIMATE_COLUMNS,
+    REFINED_FRACTION,
     excess_error,
     floor_error,
     honest_estimate,
+    moved_distance,
     refined_estimate,
     refinement_bound,
     resolution_floor,
@@ -64,6 +66,7 @@ __all__ = [
     "ESTIMATE_COLUMNS",
     "FORCINGS",
     "INITIAL_CONDITIONS",
+    "REFINED_FRACTION",
     "SCHEMES",
     "Closure",
     "DynamicSmagorinsky",
@@ -93,6 +96,7 @@ __all__ = [
     "make_forcing",
     "make_initial_condition",
     "mcwilliams",
+    "moved_distance",
     "ns_residual",
     "perturbed_shear_layer",
     "prediction_estimate",
