@@ -52,7 +52,7 @@ from spectral_refiner.physics import (
     honest_estimate,
     moved_distance,
     prediction_trajectory,
-    refinement_bound,
+    refined_error,
     resample,
     resolution_floor,
     simulate,
@@ -63,7 +63,7 @@ from .machine import machine_state
 
 F64 = torch.float64
 FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.25, 0.5)
-"""The fractions ``c`` of :func:`refinement_bound` whose after-refinement effectivity is also
+"""The fractions ``c`` of :func:`refined_error` whose after-refinement effectivity is also
 shown (to choose ``c`` on training files)."""
 
 
@@ -251,12 +251,12 @@ def _measure(problem, n, spec, full, tau, starts, args) -> list[str]:
                 with torch.no_grad():
                     c_after = columns(r_in, r_pred, w_in, after)
                     moved = moved_distance(after, pred)
-                    bounded = torch.maximum(c_after["error_estimate"], refinement_bound(c, moved))
+                    own = c_after["error_estimate"]
+                    bounded = refined_error(c, own, moved)
                     err_after = relative_error(after, truth, residual.grid)
                 for c_try in FRACTIONS:
-                    bound = refinement_bound(c, moved, c_try)
                     sweep.setdefault(c_try, []).append(
-                        torch.maximum(c_after["error_estimate"], bound) / err_after
+                        refined_error(c, own, moved, c_try) / err_after
                     )
                 stats["reff"].append(bounded / err_after)
                 stats["rerr"].append(err_after)
