@@ -24,6 +24,11 @@ time-dependent term: the best any closure could do):
   and the median per kind;
 * ``Spearman``: rank correlation of the error estimate (and of η) with the true error over
   the same mix (target ≥ 0.9).
+* with ``--refined-evals``: every prediction of the mix but the refined truth refined
+  (stopped at the floor), its error estimate :func:`refined_error` over its true error
+  (within [1/3, 3], median, per kind; the same with each fraction ``c`` of
+  :data:`FRACTIONS`, to choose ``c`` on training files), and Spearman before and after
+  pooled.
 
 Run from the repository root (single thread; the machine's load beside the figures)::
 
