@@ -24,6 +24,11 @@ time-dependent term: the best any closure could do):
   and the median per kind;
 * ``Spearman``: rank correlation of the error estimate (and of η) with the true error over
   the same mix (target ≥ 0.9).
+* with ``--refined-evals``: every prediction of the mix but the refined truth refined
+  (stopped at the floor), its error estimate :func:`refined_error` over its true error
+  (within [1/3, 3], median, per kind; the same with each fraction ``c`` of
+  :data:`FRACTIONS`, to choose ``c`` on training files), and Spearman before and after
+  pooled.
 
 Run from the repository root (single thread; the machine's load beside the figures)::
 
@@ -50,8 +55,9 @@ from spectral_refiner.physics import (
     SpectralGrid,
     floor_error,
     honest_estimate,
+    moved_distance,
     prediction_trajectory,
-    refinement_bound,
+    refined_error,
     resample,
     resolution_floor,
     simulate,
@@ -61,6 +67,9 @@ from spectral_refiner.refine.lbfgs import minimize
 from .machine import machine_state
 
 F64 = torch.float64
+FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.25, 0.5)
+"""The fractions ``c`` of :func:`refined_error` whose after-refinement effectivity is also
+shown (to choose ``c`` on training files)."""
 
 
 class StoredTerm:
@@ -207,6 +216,7 @@ def _measure(problem, n, spec, full, tau, starts, args) -> list[str]:
     stats: dict[str, list] = {k: [] for k in (*keys, "reff", "rerr", "rest")}
     by_kind: dict[str, list] = {}
     by_kind_after: dict[str, list] = {}
+    sweep: dict[float, list] = {}
     for start in starts:
         w_in = full[:, start : start + t_in]
         truth = full[:, start + t_in : start + t_in + t_out]
@@ -245,8 +255,14 @@ def _measure(problem, n, spec, full, tau, starts, args) -> list[str]:
                 after = refine_frames(r_pred, w_in, pred, floor, args.refined_evals, stop=True)
                 with torch.no_grad():
                     c_after = columns(r_in, r_pred, w_in, after)
-                    bounded = torch.maximum(c_after["error_estimate"], refinement_bound(c))
+                    moved = moved_distance(after, pred)
+                    own = c_after["error_estimate"]
+                    bounded = refined_error(c, own, moved)
                     err_after = relative_error(after, truth, residual.grid)
+                for c_try in FRACTIONS:
+                    sweep.setdefault(c_try, []).append(
+                        refined_error(c, own, moved, c_try) / err_after
+                    )
                 stats["reff"].append(bounded / err_after)
                 stats["rerr"].append(err_after)
                 stats["rest"].append(bounded)
@@ -286,12 +302,18 @@ def _measure(problem, n, spec, full, tau, starts, args) -> list[str]:
             f"{np.median(cat['err']):.3g}), effectivity within [1/3, 3] "
             f"{np.mean((eff >= 1 / 3) & (eff <= 3)):.0%}, median {np.median(eff):.3g}; "
             f"Spearman before and after pooled {spearman(est, err):.3f}",
+            "after refinement, within [1/3, 3] with c = "
+            + ", ".join(f"{c:g}: {_within(torch.cat(v)):.0%}" for c, v in sweep.items()),
             "after refinement, median effectivity by kind: "
             + ", ".join(
                 f"{k} {float(torch.cat(v).median()):.3g}" for k, v in by_kind_after.items()
             ),
         ]
     return lines
+
+
+def _within(eff: torch.Tensor) -> float:
+    return float(((eff >= 1 / 3) & (eff <= 3)).double().mean())
 
 
 def _unit(d: torch.Tensor) -> torch.Tensor:

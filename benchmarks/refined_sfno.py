@@ -93,7 +93,7 @@ def _measure(data, residual, w_in, truth, evals: int) -> list[str]:
     grid = residual.grid
     result = refine(data.model, w_in, residual, max_evals=evals)
     before = honest_estimate(residual, w_in, result.initial)
-    after = refined_estimate(residual, w_in, result.prediction, before)
+    after = refined_estimate(residual, w_in, result.prediction, before, result.initial)
     err0 = relative_error(result.initial, truth, grid).numpy()
     err1 = relative_error(result.prediction, truth, grid).numpy()
     est0, est1 = before["error_estimate"].numpy(), after["error_estimate"].numpy()

@@ -25,13 +25,15 @@ from spectral_refiner.evaluation.report_estimate import estimate_rows
 from spectral_refiner.metrics import relative_error
 from spectral_refiner.models import build_model
 from spectral_refiner.physics import (
+    REFINED_FRACTION,
     excess_error,
     floor_error,
     honest_estimate,
     make_initial_condition,
+    moved_distance,
     prediction_trajectory,
+    refined_error,
     refined_estimate,
-    refinement_bound,
     resample,
     resolution_floor,
     simulate,
@@ -180,18 +182,17 @@ def test_refinement_stops_at_the_floor(turbulent):
     assert (free.eta_after < 0.7 * floor).all(), (free.eta_after, floor)
     assert (stopped.eta_after > 0.7 * floor).all(), (stopped.eta_after, floor)
     assert stopped.evaluations < free.evaluations
-    # refinement drives the residual's excess to ~0, not the error: the refined estimate is
-    # bounded by the unrefined one and the floor's error, and stays within 3x of the error
+    # refinement drives the residual's excess to ~0, not the error: the refined estimate keeps
+    # what Pythagoras leaves of the unrefined one, and stays within 3x of the error
     truth = frames[:, 5:10]
     before = honest_estimate(residual, w_in, stopped.initial)
-    after = refined_estimate(residual, w_in, stopped.prediction, before)
+    after = refined_estimate(residual, w_in, stopped.prediction, before, stopped.initial)
     unbounded = honest_estimate(residual, w_in, stopped.prediction)["error_estimate"]
     error = relative_error(stopped.prediction, truth, residual.grid)
     assert (unbounded < error / 3).all(), (unbounded, error)
-    assert torch.equal(after["error_estimate"], refinement_bound(before))
-    assert torch.equal(
-        refinement_bound(before), torch.minimum(before["error_estimate"], before["floor_error"])
-    )
+    moved = moved_distance(stopped.prediction, stopped.initial)
+    own = honest_estimate(residual, w_in, stopped.prediction)["error_estimate"]
+    assert torch.equal(after["error_estimate"], refined_error(before, own, moved))
     effectivity = after["error_estimate"] / error
     assert ((effectivity > 1 / 3) & (effectivity < 3)).all(), effectivity
     x0 = torch.randn(2, 3, dtype=F64)
@@ -199,6 +200,75 @@ def test_refinement_stops_at_the_floor(turbulent):
         lambda x: x.square().sum(1), x0, max_evals=50, done=lambda x, _: torch.ones(2, dtype=bool)
     )
     assert torch.equal(x, x0) and evaluations == 1
+
+
+def _documented(e0: float, e1: float, floor: float, d: float, c: float) -> float:
+    """``E_refined`` of :mod:`spectral_refiner.physics.error_estimate`, in plain floats."""
+    u = 0.25 * floor
+    if d**2 > e0**2 + u**2:  # the guard
+        return max(e1, min(e0, floor))
+    r = max(u - d, c * floor)
+    left = min(floor, (max(e0**2 - u**2 - d**2, 0) + r**2) ** 0.5)
+    return max((max(e1**2 - u**2, 0) + r**2) ** 0.5, left)
+
+
+def test_the_refined_error_is_pythagoras_below_the_floor_with_its_guard():
+    """The documented equation: Pythagoras on the resolved excess, the unresolved part shrunk
+    by the move down to ``c F``, capped at ``F``; the guard where ``d² > E_0² + (F/4)²``; a
+    ``nan`` floor counts as 0 in ``r`` and ``∞`` in the caps."""
+    cases = [  # E_0, E_1, F, d
+        (0.02, 0.016, 0.06, 0.01),  # Pythagoras below the floor
+        (0.02, 0.016, 0.06, 0.03),  # guard
+        (0.2, 0.05, 0.06, 0.1),  # capped at F
+        (0.2, 0.09, 0.06, 0.1),  # the refined excess above the floor
+        (0.02, 0.02, 0.06, 0.0),  # not moved
+        (0.02, 0.005, 0.0, 0.01),  # resolved flow: Pythagoras capped at F = 0
+    ]
+    e0, e1, floor, d = (torch.tensor(v, dtype=F64) for v in zip(*cases, strict=True))
+    got = refined_error({"error_estimate": e0, "floor_error": floor}, e1, d)
+    expected = [_documented(*case, REFINED_FRACTION) for case in cases]
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=F64), rtol=1e-12, atol=0)
+    assert expected[1] == 0.02 and expected[2] == 0.06 and expected[5] == 0.005
+    assert expected[0] == pytest.approx((0.02**2 - 0.015**2 - 0.01**2 + 0.006**2) ** 0.5)
+    assert expected[3] == pytest.approx((0.09**2 - 0.015**2 + 0.006**2) ** 0.5)
+    unknown = {"error_estimate": e0[:2], "floor_error": torch.full((2,), float("nan"), dtype=F64)}
+    got = refined_error(unknown, torch.tensor([0.005, 0.005], dtype=F64), d[:2])
+    torch.testing.assert_close(got, torch.tensor([3**0.5 * 0.01, 0.02], dtype=F64))
+
+
+def test_an_unmoved_prediction_keeps_its_estimate_bit_for_bit(turbulent):
+    """Refinement that does not move a prediction (``d = 0``) leaves every column as it was,
+    for errors below the floor's (``E_0 < F``) and above it."""
+    frames, preset = turbulent
+    residual = _residual(preset, 16)
+    w_in, truth = frames[:, :5], frames[:, 5:10]
+    for size in (0.01, 0.3):
+        pred = _perturbed(truth, "smooth", size)
+        before = honest_estimate(residual, w_in, pred)
+        after = refined_estimate(residual, w_in, pred.clone(), before, pred)
+        assert before.keys() == after.keys()
+        for key, value in before.items():
+            assert torch.equal(after[key], value), (size, key)
+    assert (before["error_estimate"] > before["floor_error"]).all()
+
+
+def test_on_a_resolved_flow_the_refined_estimate_is_its_own_transport(resolved):
+    """With ``F ≈ 0`` the Pythagoras term is at most ``F``: a prediction refined from a 5% error
+    to a 2% one gets the error estimate of the 2% prediction itself (to ``(F/E_1)²/32``, within
+    15% of the error), not the unrefined one."""
+    frames, preset = resolved
+    residual = _residual(preset, 48)
+    w_in, truth = frames[:, :5], frames[:, 5:10]
+    initial, refined = (_perturbed(truth, "smooth", s) for s in (0.05, 0.02))
+    before = honest_estimate(residual, w_in, initial)
+    after = refined_estimate(residual, w_in, refined, before, initial)
+    own = honest_estimate(residual, w_in, refined)
+    assert (before["floor_error"] < 0.1 * own["error_estimate"]).all()  # differ by ~(F/E_1)²/32
+    torch.testing.assert_close(after["error_estimate"], own["error_estimate"], rtol=1e-3, atol=0)
+    effectivity = after["error_estimate"] / relative_error(refined, truth, residual.grid)
+    assert ((effectivity > 0.85) & (effectivity < 1.15)).all(), effectivity
+    moved = moved_distance(refined, initial)
+    torch.testing.assert_close(moved, torch.full_like(moved, 0.03), rtol=0.05, atol=0)
 
 
 class _Counted:

@@ -94,7 +94,7 @@ ESTIMATE_COLUMNS`: η, floor, estimate, floor's error, error estimate; each ``(B
                 pred = model(window)
         if estimates and refine:
             before = honest_estimate(residual, window, result.initial, floors)
-            columns.append(refined_estimate(residual, window, pred, before))
+            columns.append(refined_estimate(residual, window, pred, before, result.initial))
         elif estimates:
             columns.append(honest_estimate(residual, window, pred, floors))
         history = torch.cat((history, pred.detach()), dim=1)

@@ -15,8 +15,9 @@ The output is a dataset file of the same schema: the predicted frames as
 ``t0_fields/vorticity`` ``(trajectories, t_out, n, n)`` with their times, and per trajectory
 in ``estimates/``: ``eta``, ``floor``, ``estimate`` and ``error_estimate`` (the honest
 estimate, :mod:`spectral_refiner.physics.error_estimate`, whose docstring defines each
-column; a refined ``error_estimate`` is bounded below by
-:func:`~spectral_refiner.physics.refinement_bound` of the unrefined prediction; with
+column; a refined ``error_estimate`` is
+:func:`~spectral_refiner.physics.refined_error` of the unrefined and refined estimates and
+the distance refinement moved the prediction; with
 refinement also their ``_unrefined`` values), ``rel_l2``/``rel_h1``/``rel_h-1``
 (and the ``_unrefined`` ones) when the truth is known. With a use-time ``closure`` (a spec,
 see :class:`~.inputs.Selection`) the residual of every estimate and of the refiner has it.
@@ -209,7 +210,7 @@ def _predict_chunk(
         for key, value in before.items():
             if key != "floor":  # the inputs' own, the same before and after
                 values.setdefault(f"{key}_unrefined", value)
-        after = refined_estimate(residual, w_up, final, before)
+        after = refined_estimate(residual, w_up, final, before, initial)
     else:
         final = initial = model(w_up)
         values = {"eta": residual.of_prediction(w_up, final)}
