@@ -145,7 +145,7 @@ def main() -> None:
     p.add_argument("--samples-per-trajectory", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--refinement-steps", type=int, default=3)
-    p.add_argument("--sigma-min", type=float, default=2e-7)
+    p.add_argument("--sigma-min", type=float, default=0.1)
     p.add_argument("--samples", type=int, default=4)
     args = p.parse_args()
     torch.set_num_threads(1)
