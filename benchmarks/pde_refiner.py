@@ -190,7 +190,9 @@ def main() -> None:
     u = results["pde_refiner"]["uncertainty"]
     print(
         f"Spearman(spread, error) over test frames: {u['spearman_spread_error']:.3f} "
-        f"(target >= 0.8); Spearman(eta, error): {u['spearman_eta_error']:.3f}"
+        f"(target >= 0.8); Spearman(eta, error): {u['spearman_eta_error']:.3f}; over the "
+        f"{u['correlated_frames']} frames still correlated (>= 0.2): "
+        f"{u['spearman_spread_error_correlated']:.3f}"
     )
     est, true = u["median_estimated_time"], u["median_true_time"]
     print(
