@@ -3,8 +3,6 @@ refinement step is exact where it must be, sampling is keyed by seed per instanc
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -46,14 +44,15 @@ def test_without_refinement_it_is_exactly_the_backbone():
 
 
 def test_noise_schedule_is_the_configured_one():
-    model = PDERefiner()  # the paper's defaults
-    assert (model.steps, model.sigma_min) == (3, 2e-7)
+    model = PDERefiner()  # K = 3, σ_min = 0.1: σ_k = 0.464, 0.215, 0.1
+    assert (model.steps, model.sigma_min) == (3, 0.1)
     sigmas = model.sigmas()
-    expected = [10 ** (math.log10(2e-7) * k / 3) for k in (1, 2, 3)]
+    expected = [10 ** (-k / 3) for k in (1, 2, 3)]
     torch.testing.assert_close(
         sigmas, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=0
     )
-    assert sigmas[-1].item() == pytest.approx(2e-7, rel=1e-14)
+    assert sigmas[-1].item() == pytest.approx(0.1, rel=1e-14)
+    assert sigmas[0].item() == pytest.approx(0.46416, rel=1e-5)
     assert model.config["backbone"] == {"name": "unet", "width": 32, "levels": 3}
 
 
@@ -156,7 +155,7 @@ def test_a_training_config_names_it_with_its_backbone():
     raw = {"name": "pde_refiner", "backbone": dict(UNET), "refinement_steps": 2}
     config = config_from_dict({"model": raw, "data": {"t_in": 2, "t_out": 1}})
     model = build_model("pde_refiner", **config.model_kwargs())
-    expected = {"t_in": 2, "t_out": 1, "backbone": UNET, "refinement_steps": 2, "sigma_min": 2e-7}
+    expected = {"t_in": 2, "t_out": 1, "backbone": UNET, "refinement_steps": 2, "sigma_min": 0.1}
     assert model.config == expected
     with pytest.raises(
         SpectralRefinerError, match=r"model\.backbone: 'unet' is not a valid mapping"

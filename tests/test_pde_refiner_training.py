@@ -211,7 +211,7 @@ def test_shipped_configs_pair_pde_refiner_with_its_mse_backbone(data):
     refiner, mse = load_config(f"pde_refiner-{data}"), load_config(f"pde_refiner_mse-{data}")
     a, b = refiner.to_dict(), mse.to_dict()
     assert a["model"].pop("refinement_steps") == 3 and b["model"].pop("refinement_steps") == 0
-    assert a == b and a["model"]["sigma_min"] == 2e-7 and a["data"]["t_out"] == 1
+    assert a == b and a["model"]["sigma_min"] == 0.1 and a["data"]["t_out"] == 1
     models = [build_model("pde_refiner", **c.model_kwargs()) for c in (refiner, mse)]
     assert models[0].backbone.t_in == models[1].backbone.t_in + 1  # the estimate's channel
     preset = get_preset(data)

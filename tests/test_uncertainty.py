@@ -24,6 +24,7 @@ def test_spearman_is_the_rank_formula_and_ranks_ties_by_their_mean():
     expected = np.corrcoef(ranks, np.arange(4))[0, 1]
     assert spearman(np.array([1, 2, 2, 3]), np.arange(4)) == pytest.approx(expected, rel=1e-12)
     assert math.isnan(spearman(np.ones(5), np.arange(5)))
+    assert math.isnan(spearman(np.ones(1), np.ones(1))) and math.isnan(spearman([], []))
 
 
 def _fields(shape, seed):
@@ -68,6 +69,22 @@ def test_spread_error_agreement_and_times_of_known_samples():
     assert summary["median_estimated_time"] == float(np.median(arrays["estimated_time"]))
     assert summary["median_true_time"] == float(np.median(arrays["true_time"]))
     assert summary["samples"] == S and len(summary["per_frame_spread"]) == T
+
+
+def test_the_correlated_spearman_keeps_only_frames_still_correlated_with_the_truth():
+    """Noise growing to 8× the field: the late frames (correlation < 0.2) are left out of the
+    second Spearman, which equals the pooled formula on the kept frames."""
+    S, B, T, n = 3, 2, 16, 16
+    truth = _fields((B, T, n, n), 3)
+    a = torch.logspace(-1.5, math.log10(8.0), T, dtype=torch.float64).view(1, 1, T, 1, 1)
+    runs = truth + a * _fields((S, B, T, n, n), 4)
+    summary, arrays = uncertainty(runs, _fields((S, B, T), 5).abs(), truth, np.arange(T) * 1.0)
+    kept = arrays["correlation"] >= 0.2
+    assert 0 < kept.sum() < kept.size and summary["correlated_frames"] == kept.sum()
+    assert kept[:, 0].all() and not kept[:, -1].any()
+    expected = spearman(arrays["spread"][kept], arrays["error"][kept])
+    assert summary["spearman_spread_error_correlated"] == pytest.approx(expected, rel=1e-12)
+    assert expected > 0.9
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,9 @@ def _print_evaluation(results: dict) -> None:
     if "uncertainty" in results:
         u = results["uncertainty"]
         print(
-            f"{u['samples']} samples: Spearman(spread, error) {u['spearman_spread_error']:.3g}, "
+            f"{u['samples']} samples: Spearman(spread, error) {u['spearman_spread_error']:.3g} "
+            f"({u['spearman_spread_error_correlated']:.3g} over the {u['correlated_frames']} "
+            "frames with correlation >= 0.2), "
             f"Spearman(η, error) {u['spearman_eta_error']:.3g}; median decorrelation time "
             f"(corr < {u['threshold']:g}) estimated {_fmt(u['median_estimated_time'])}, "
             f"true {_fmt(u['median_true_time'])}"
