@@ -14,7 +14,8 @@ on the viscous/drag term, a fixed step ``dt``. One timing sample is ``--steps`` 
   ``(B, 2, n//3+1, n)``), the inverse along y (``irfft`` of ``(B, 2, n, n//2+1)``), the
   forward along y (``rfft`` of ``(B, 2, n, n)``) and along x (``fft`` of
   ``(B, 2, n//3+1, n)``): the 4 real 2-D transforms of :meth:`NavierStokes2D.explicit_terms`
-  (2 fields each way), i.e. 20 per step (torch-cfd's step makes 25 full ones).
+  (2 fields each way), i.e. 20 per step (torch-cfd's step makes 25 full ones), made on the
+  blocks of :meth:`NavierStokes2D.block_fields` fields that ours makes them on.
 
 Within each repeat the three samples are interleaved (in rotating order); the table reports,
 per thread count (``--threads``, the count printed on every row), medians over repeats of
@@ -70,19 +71,27 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def transforms_of_steps(n: int, batch: int, steps: int):
-    """A loop of exactly the transforms ``steps`` RK4-CN steps of ours make (float32)."""
+def transforms_of_steps(n: int, batch: int, steps: int, block: int):
+    """A loop of exactly the transforms ``steps`` RK4-CN steps of ours make (float32), in the
+    blocks of ``block`` fields that :meth:`NavierStokes2D.explicit_terms` evaluates."""
     cols = n // 3 + 1
-    along_x = torch.randn(batch, 2, cols, n, dtype=torch.complex64)
-    along_y = torch.randn(batch, 2, n, n // 2 + 1, dtype=torch.complex64)
-    fields = torch.randn(batch, 2, n, n)
+    sizes = [min(block, batch - i) for i in range(0, batch, block)]
+    blocks = [
+        (
+            torch.randn(b, 2, cols, n, dtype=torch.complex64),
+            torch.randn(b, 2, n, n // 2 + 1, dtype=torch.complex64),
+            torch.randn(b, 2, n, n),
+        )
+        for b in sizes
+    ]
 
     def run() -> None:
         for _ in range(5 * steps):
-            torch.fft.ifft(along_x, norm="forward")
-            torch.fft.irfft(along_y, n=n, norm="forward")
-            torch.fft.rfft(fields, norm="forward")
-            torch.fft.fft(along_x, norm="forward")
+            for along_x, along_y, fields in blocks:
+                torch.fft.ifft(along_x, norm="forward")
+                torch.fft.irfft(along_y, n=n, norm="forward")
+                torch.fft.rfft(fields, norm="forward")
+                torch.fft.fft(along_x, norm="forward")
 
     return run
 
@@ -105,7 +114,7 @@ def run_case(n: int, batch: int, forcing: str, nu: float, dt: float, steps: int,
         with default_dtype(torch.float32):
             return theirs(w0_hat_theirs, dt, steps=steps)[0]
 
-    transforms = transforms_of_steps(n, batch, steps)
+    transforms = transforms_of_steps(n, batch, steps, equation.block_fields())
 
     # Warm-up, and the check that both sides solve the same problem.
     w_ours = ours()[:, -1]

@@ -118,6 +118,34 @@ def test_trajectory_is_independent_of_its_batch(policy):
     assert torch.equal(reordered[0], together[2])
 
 
+@pytest.mark.parametrize("forced", [False, True])
+def test_blocks_of_the_batch_give_the_same_bits_and_gradients(monkeypatch, forced):
+    """explicit_terms evaluates the batch in cache-sized blocks: the split (here 3 + 3 + 1
+    fields against one block of 7) changes neither the terms, bit for bit, nor the
+    gradient recorded through them."""
+    from spectral_refiner.physics import navier_stokes
+
+    g = SpectralGrid(32, 2 * math.pi)
+    forcing = kolmogorov_forcing(g, 4, amplitude=1.0) if forced else None
+    eq = NavierStokes2D(g, 1e-3, drag=0.1, forcing=forcing)
+    w_hat = g.rfft(mcwilliams(g, 3, range(7))).reshape(7, 32, 17)
+    per_field = 2 * 32 * 17 * 2 * 4 + 2 * 32 * 32 * 4
+    results = {}
+    for fields in (3, 7):
+        monkeypatch.setattr(navier_stokes, "_l2_cache_bytes", lambda f=fields: f * per_field)
+        assert eq.block_fields() == fields
+        with torch.inference_mode():
+            terms = eq.explicit_terms(w_hat)
+        w = w_hat.clone().requires_grad_(True)
+        recorded = eq.explicit_terms(w)
+        (recorded.abs() ** 2).sum().backward()
+        assert torch.equal(recorded.detach(), terms)
+        results[fields] = (terms, w.grad)
+    assert torch.equal(results[3][0], results[7][0])
+    torch.testing.assert_close(results[3][1], results[7][1], rtol=1e-6, atol=0)
+    assert float(results[3][1].abs().max()) > 0
+
+
 def test_adaptive_step_lands_on_snapshot_times_and_respects_cfl():
     g = SpectralGrid(32, 2 * math.pi, F64)
     eq = NavierStokes2D(g, 1e-3)
