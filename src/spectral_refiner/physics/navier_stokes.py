@@ -123,7 +123,7 @@ class NavierStokes2D:
 
         Returns a new tensor (callers may update it in place), stored m_y-major like
         :attr:`linear`; ``w_hat`` is read fastest when it is stored that way too. The batch is
-        evaluated in blocks of :meth:`block_fields` fields whose work space fits the core's
+        evaluated in the blocks of :meth:`block_sizes`, whose work space fits the core's
         L2 cache (a batch of 8 at 256² ran 2× slower per field as one block); every field is
         transformed with the same code path whatever its block, so trajectory ``i`` does not
         depend on its batch. Without autograd the intermediate fields live in buffers kept
@@ -134,14 +134,13 @@ class NavierStokes2D:
         n, m = self.grid.n, self.grid.n // 2 + 1
         batch = w_hat.shape[:-2]
         flat = w_hat.reshape(-1, n, m)
-        size = self.block_fields()
-        blocks = [flat[i : i + size] for i in range(0, flat.shape[0], size)]
+        blocks = flat.split(self.block_sizes(flat.shape[0]))
         if torch.is_grad_enabled() and w_hat.requires_grad:
             out = torch.cat([self._block_terms(b, b.new_empty((len(b), m, n))) for b in blocks])
         else:
             out = flat.new_empty((flat.shape[0], m, n))
-            for i, b in zip(range(0, flat.shape[0], size), blocks, strict=True):
-                self._block_terms(b, out[i : i + size])
+            for b, o in zip(blocks, out.split(self.block_sizes(flat.shape[0])), strict=True):
+                self._block_terms(b, o)
         out = out.view(*batch, m, n).transpose(-1, -2)
         if self.closure is not None:
             out = out + self.closure.term_hat(w_hat)
@@ -156,6 +155,12 @@ class NavierStokes2D:
         n, item = self.grid.n, torch.finfo(self.grid.dtype).bits // 8
         per_field = 2 * n * (n // 2 + 1) * 2 * item + 2 * n * n * item
         return max(1, _l2_cache_bytes() // per_field)
+
+    def block_sizes(self, fields: int) -> list[int]:
+        """Sizes of the blocks :meth:`explicit_terms` splits ``fields`` fields into: as few as
+        hold at most :meth:`block_fields` each, as equal as can be (7 at 3 a block: 3, 2, 2)."""
+        count = -(-fields // self.block_fields())
+        return [fields // count + (i < fields % count) for i in range(count)]
 
     def _block_terms(self, w_hat: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Advection (and forcing) of a block ``(b, n, n//2+1)`` into ``out`` ``(b, m_y, m_x)``.
