@@ -116,6 +116,7 @@ class NavierStokes2D:
         else:
             self.forcing_hat = None
         self._work: tuple[tuple, tuple] | None = None
+        self._block_sizes: dict[int, list[int]] = {}
 
     # ---------------------------------------------------------------- IMEX protocol
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
@@ -133,15 +134,20 @@ class NavierStokes2D:
         """
         n, m = self.grid.n, self.grid.n // 2 + 1
         batch = w_hat.shape[:-2]
-        flat = w_hat.reshape(-1, n, m)
-        blocks = flat.split(self.block_sizes(flat.shape[0]))
-        if torch.is_grad_enabled() and w_hat.requires_grad:
-            out = torch.cat([self._block_terms(b, b.new_empty((len(b), m, n))) for b in blocks])
+        flat = w_hat if w_hat.dim() == 3 else w_hat.reshape(-1, n, m)
+        sizes = self.block_sizes(flat.shape[0])
+        if torch.is_grad_enabled() and w_hat.requires_grad and len(sizes) > 1:
+            out = torch.cat(
+                [self._block_terms(b, b.new_empty((len(b), m, n))) for b in flat.split(sizes)]
+            )
         else:
             out = flat.new_empty((flat.shape[0], m, n))
-            for b, o in zip(blocks, out.split(self.block_sizes(flat.shape[0])), strict=True):
-                self._block_terms(b, o)
-        out = out.view(*batch, m, n).transpose(-1, -2)
+            if len(sizes) == 1:
+                self._block_terms(flat, out)
+            else:
+                for b, o in zip(flat.split(sizes), out.split(sizes), strict=True):
+                    self._block_terms(b, o)
+        out = (out if w_hat.dim() == 3 else out.view(*batch, m, n)).transpose(-1, -2)
         if self.closure is not None:
             out = out + self.closure.term_hat(w_hat)
         return out
@@ -159,8 +165,12 @@ class NavierStokes2D:
     def block_sizes(self, fields: int) -> list[int]:
         """Sizes of the blocks :meth:`explicit_terms` splits ``fields`` fields into: as few as
         hold at most :meth:`block_fields` each, as equal as can be (7 at 3 a block: 3, 2, 2)."""
-        count = -(-fields // self.block_fields())
-        return [fields // count + (i < fields % count) for i in range(count)]
+        sizes = self._block_sizes.get(fields)
+        if sizes is None:
+            count = -(-fields // self.block_fields())
+            sizes = [fields // count + (i < fields % count) for i in range(count)]
+            self._block_sizes[fields] = sizes
+        return sizes
 
     def _block_terms(self, w_hat: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Advection (and forcing) of a block ``(b, n, n//2+1)`` into ``out`` ``(b, m_y, m_x)``.
@@ -213,7 +223,10 @@ class NavierStokes2D:
         if torch.is_grad_enabled() and w_hat.requires_grad:
             key = None
         elif self._work is not None and self._work[0] == key and len(self._work[1][0]) >= rows:
-            return tuple(None if b is None else b[:rows] for b in self._work[1])
+            work = self._work[1]
+            if len(work[0]) == rows:
+                return work
+            return tuple(None if b is None else b[:rows] for b in work)
         padded = w_hat.new_zeros((rows, 2, n, n // 2 + 1))
         products = w_hat.real.new_empty((rows, 2, n, n))
         staged = None
