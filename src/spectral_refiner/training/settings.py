@@ -1,6 +1,7 @@
-"""Typed settings of a training run: five sections and five top-level keys (``init_from``, a
-pretrained run or checkpoint to start from, and ``freeze``, ``none`` or ``trunk``: see
-:mod:`~.init_from`).
+"""Typed settings of a training run: five sections and six top-level keys (``init_from``, a
+pretrained run or checkpoint to start from, ``freeze``, ``none`` or ``trunk``, and
+``trunk_lr``, the pretrained trunk's learning rate as a multiple of the re-initialised layers':
+see :mod:`~.init_from`).
 
 Every field has a default; :meth:`TrainConfig.validate` checks what the types alone do not.
 YAML in and out, ``--set`` overrides and the shipped configs are :mod:`spectral_refiner.config`'s
@@ -10,6 +11,7 @@ business; the trainer takes these objects.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +167,7 @@ class TrainConfig:
     dtype: str = "float32"
     init_from: str | None = None
     freeze: str = "none"
+    trunk_lr: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -274,6 +277,12 @@ class TrainConfig:
             raise bad("data.max_lead", f"must be positive or none, got {d.max_lead}")
         if self.freeze not in ("none", "trunk"):
             raise bad("freeze", f"must be none or trunk, got {self.freeze!r}")
+        if not math.isfinite(self.trunk_lr) or self.trunk_lr < 0:
+            raise bad("trunk_lr", f"must be a finite number >= 0, got {self.trunk_lr}")
+        if self.trunk_lr != 1 and not self.init_from:
+            raise bad("trunk_lr", "scales a pretrained trunk: give --init-from or set trunk_lr=1")
+        if self.trunk_lr != 1 and self.freeze == "trunk":
+            raise bad("trunk_lr", "with --freeze trunk the trunk does not train: drop one of them")
         if self.dtype not in ("float32", "float64"):
             raise bad("dtype", f"must be float32 or float64, got {self.dtype!r}")
         return self
