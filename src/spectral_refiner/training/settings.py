@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.all2all import LEAD_SAMPLINGS
 from ..errors import SpectralRefinerError
 from ..metrics import ERRORS
 
@@ -47,7 +48,9 @@ class DataConfig:
     ``sampling``: ``windows`` (the above) or ``all2all`` (:mod:`~.all2all`: pairs of frames
     at most ``max_lead`` apart in time, the whole trajectory if none, for a model conditioned
     on the lead time; validation and test at the lead times ``eval_leads``, every frame lead
-    up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``).
+    up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``), its training
+    pairs drawn uniformly over the ``pairs`` or the ``leads``, or uniformly in ``log`` lead
+    (``lead_sampling``, :mod:`spectral_refiner.data.all2all`).
 
     ``train_trajectories``: train on only the first so many of the (shuffled) training
     trajectories of each file, the validation and test trajectories unchanged (sample-efficiency
@@ -76,6 +79,7 @@ class DataConfig:
     workers: int = 0
     sampling: str = "windows"
     max_lead: float | None = None
+    lead_sampling: str = "pairs"
     eval_leads: list[float] = field(default_factory=list)
     train_trajectories: int | None = None
     files: list[str] = field(default_factory=list)
@@ -258,6 +262,11 @@ class TrainConfig:
                 )
             if loss.physics_weight:
                 raise bad("loss.physics_weight", "must be 0 with all2all (pairs are not windows)")
+        if d.lead_sampling not in LEAD_SAMPLINGS:
+            raise bad(
+                "data.lead_sampling",
+                f"must be one of {', '.join(LEAD_SAMPLINGS)}, got {d.lead_sampling!r}",
+            )
         if d.files:
             if d.file is not None or d.online is not None:
                 raise bad(
