@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from spectral_refiner.config import config_from_dict
+from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import efficiency
 from spectral_refiner.models import build_model
 from spectral_refiner.training import (
     OptimConfig,
@@ -125,3 +127,12 @@ def test_bad_trunk_lr_is_one_line_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "bad").exists()
+
+
+def test_efficiency_refuses_a_bad_trunk_lr_before_writing(pretrained, data_file, tmp_path):  # noqa: F811
+    config = config_from_dict(
+        {"model": FNO, "data": {"t_in": 4, "t_out": 1, "val_split": 1, "test_split": 1}}
+    )
+    with pytest.raises(SpectralRefinerError, match="trunk_lr must be a finite number"):
+        efficiency(config, str(data_file), str(pretrained), str(tmp_path / "e"), [2], trunk_lr=-1)
+    assert not (tmp_path / "e").exists()

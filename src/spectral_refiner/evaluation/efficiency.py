@@ -190,14 +190,14 @@ def efficiency(
             f"efficiency: --sizes up to {sizes[-1]}, but {data} leaves {available} training "
             "trajectories after the validation and test split: use a larger file or lower --sizes"
         )
-    folder = check_folder(out)
-    configs = {
+    configs = {  # every config checked before anything is written
         (n, side): _side_config(
             config, data, n, pretrained if side == "pretrained" else None, trunk_lr
         )
         for n in sizes
         for side in SIDES
     }
+    folder = check_folder(out)
     rows: dict[int, dict[str, float]] = {}
     rows_l2: dict[int, dict[str, float]] = {}
     result: dict[str, Any] = {
