@@ -9,7 +9,11 @@ one-step chains ``d`` calls at ``τ = Δt``. Prints the mean relative L2 error o
 lead, their ratio (one-step / all2all: above 1 where all2all is better) and the thread count.
 
     python -m benchmarks.all2all_vs_onestep [--workdir bench-all2all] [--epochs 20]
-        [--max-lead 8] [--trajectories 32]
+        [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log]
+
+``--lead-sampling``: how all2all draws its pairs (``data.lead_sampling``: uniform over the
+pairs, over the lead times, or in log lead time); its run is ``all2all`` for ``pairs``, else
+``all2all-MODE``. The one-step run is the same for every mode.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 
 from benchmarks.machine import machine_state
 from spectral_refiner.config import apply_config_overrides
-from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
+from spectral_refiner.data import LEAD_SAMPLINGS, apply_overrides, generate, get_preset, read_flow
 from spectral_refiner.metrics import relative_error
 from spectral_refiner.training import (
     RunDir,
@@ -34,7 +38,9 @@ from spectral_refiner.training import (
 MODEL = {"name": "fno2d", "width": 16, "modes": 8, "n_layers": 3, "condition_on": "lead_time"}
 
 
-def run(data: str, out: Path, max_lead: float, epochs: int) -> tuple[torch.nn.Module, list[int]]:
+def run(
+    data: str, out: Path, max_lead: float, epochs: int, sampling: str = "pairs"
+) -> tuple[torch.nn.Module, list[int]]:
     config = apply_config_overrides(
         TrainConfig(model=dict(MODEL), device="cpu"),
         [
@@ -43,6 +49,7 @@ def run(data: str, out: Path, max_lead: float, epochs: int) -> tuple[torch.nn.Mo
             "data.t_in=1",
             "data.t_out=1",
             f"data.max_lead={max_lead}",
+            f"data.lead_sampling={sampling}",
             "data.val_split=4",
             "data.test_split=4",
             "data.samples_per_trajectory=16",
@@ -63,6 +70,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--max-lead", type=int, default=8, help="in frames")
     parser.add_argument("--trajectories", type=int, default=32)
+    parser.add_argument("--lead-sampling", choices=LEAD_SAMPLINGS, default="pairs")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -80,7 +88,9 @@ def main() -> None:
         generate(apply_overrides(get_preset("mcwilliams-re1000"), small), path, progress=False)
     flow = read_flow(path)
     dt, D = flow.problem.dt, args.max_lead
-    all2all, test = run(str(path.resolve()), work / "all2all", D * dt, args.epochs)
+    mode = args.lead_sampling
+    name = "all2all" if mode == "pairs" else f"all2all-{mode}"
+    all2all, test = run(str(path.resolve()), work / name, D * dt, args.epochs, mode)
     onestep, _ = run(str(path.resolve()), work / "onestep", dt, args.epochs)
     frames = flow.frames[test]  # (N, T, n, n), the runs' test trajectories
     grid = flow.equation().grid

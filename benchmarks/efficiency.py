@@ -5,7 +5,11 @@ against the issue's targets (EG ≥ 4, AG ≥ 1.5) and the thread count; the fil
 in ``--workdir`` (a rerun reuses them).
 
     python -m benchmarks.efficiency [--workdir bench-efficiency] [--trajectories 24]
-        [--epochs 20] [--pretrain-epochs 20] [--sizes 2 4 8 16]
+        [--epochs 20] [--pretrain-epochs 20] [--sizes 2 4 8 16] [--trunk-lr 1]
+        [--set KEY=VALUE ...]
+
+``--trunk-lr F`` fine-tunes the pretrained trunk at F times the learning rate (results in
+``efficiency-lrF``); ``--set`` overrides the config of every run, the pretraining's included.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--trunk-lr", type=float, default=1.0)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -65,7 +71,8 @@ def main() -> None:
     )
     print(f"data: {time.perf_counter() - start:.0f} s")
     config = apply_config_overrides(
-        load_config("fno2d-pretrain-mixture"), [f"optim.epochs={args.epochs}", "device=cpu"]
+        load_config("fno2d-pretrain-mixture"),
+        [f"optim.epochs={args.epochs}", "device=cpu", *args.set],
     )
     pre = work / "pretrain"
     if not RunDir(pre).summary.is_file():
@@ -85,8 +92,9 @@ def main() -> None:
     # more held-out Kolmogorov trajectories than the pretraining files keep, each tested at
     # several windows: the error of a size is a median over 6 x 4 windows, not 2
     down_config = apply_config_overrides(config, ["data.test_split=6", "data.eval_windows=4"])
+    folder = "efficiency" if args.trunk_lr == 1 else f"efficiency-lr{args.trunk_lr:g}"
     result = efficiency(
-        down_config, down, str(pre), str(work / "efficiency"), args.sizes, None, False
+        down_config, down, str(pre), str(work / folder), args.sizes, None, False, args.trunk_lr
     )
     print(f"efficiency runs: {time.perf_counter() - clock:.0f} s")
     print("test error: median relative L1 over the held-out windows (Poseidon's)")

@@ -52,7 +52,14 @@ _SECTIONS = {
     "loss": LossConfig,
     "optim": OptimConfig,
 }
-_TOP = {"seed": int, "device": str, "dtype": str, "init_from": str | None, "freeze": str}
+_TOP = {
+    "seed": int,
+    "device": str,
+    "dtype": str,
+    "init_from": str | None,
+    "freeze": str,
+    "trunk_lr": float,
+}
 
 
 def _model_section(raw: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ def _cmd_efficiency(args: argparse.Namespace) -> int:
         sizes=args.sizes,
         reference=args.reference,
         progress=not args.quiet,
+        trunk_lr=args.trunk_lr,
     )
     print("test error: median relative L1 over the held-out windows (Poseidon's)")
     print(f"{'N':>4s} {'scratch':>10s} {'pretrained':>11s}")
@@ -75,6 +76,14 @@ def add_efficiency_command(sub: argparse._SubParsersAction) -> None:
         "--reference",
         type=integer(1),
         help="the size N of EG and AG (default 8, or the largest size)",
+    )
+    p.add_argument(
+        "--trunk-lr",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="fine-tune the pretrained trunk at F times the learning rate of the re-initialised "
+        "layers (0 freezes it; default 1)",
     )
     add_threads(p)
     add_quiet(p)

@@ -58,6 +58,7 @@ def _train_config(args: argparse.Namespace):
                 ("--out", args.out),
                 ("--init-from", args.init_from),
                 ("--freeze", args.freeze),
+                ("--trunk-lr", args.trunk_lr is not None),
             )
             if value
         ]
@@ -92,6 +93,8 @@ def _train_config(args: argparse.Namespace):
         config.init_from = str(Path(args.init_from).resolve())
     if args.freeze:
         config.freeze = args.freeze
+    if args.trunk_lr is not None:
+        config.trunk_lr = args.trunk_lr
     out = args.out or str(Path("runs") / Path(args.config).stem)
     return config.validate(), out
 
@@ -203,6 +206,13 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         choices=FREEZE,
         help="with --init-from: train only the input/output layers (trunk) or everything "
         "(none, the default)",
+    )
+    p.add_argument(
+        "--trunk-lr",
+        type=float,
+        metavar="F",
+        help="with --init-from: train the pretrained trunk at F times the learning rate of the "
+        "re-initialised layers (0 freezes it, 1 is plain fine-tuning, the default)",
     )
     add_overwrite(p, "the contents of an existing --out")
     add_threads(p)

@@ -1,7 +1,14 @@
 """Datasets: presets, the resumable generator, Well-schema HDF5 files, trajectory windows and
 the online (solver-in-the-loop) stream, all2all frame pairs."""
 
-from .all2all import PairDataset, all2all_pairs, max_lead_frames, random_pairs
+from .all2all import (
+    LEAD_SAMPLINGS,
+    PairDataset,
+    all2all_pairs,
+    lead_weights,
+    max_lead_frames,
+    random_pairs,
+)
 from .describe import describe, format_description, recorded_preset
 from .distributed import all_reduce, barrier, init_from_env, local_device, rank_and_world
 from .generate import build_equation, generate, parse_dtype, preset_problem, simulate_preset
@@ -32,6 +39,7 @@ from .windows import (
 )
 
 __all__ = [
+    "LEAD_SAMPLINGS",
     "PRESETS",
     "DatasetInfo",
     "Flow",
@@ -56,6 +64,7 @@ __all__ = [
     "init_from_env",
     "key_family",
     "keys_fingerprint",
+    "lead_weights",
     "local_device",
     "max_lead_frames",
     "parse_dtype",

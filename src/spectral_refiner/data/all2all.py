@@ -9,10 +9,13 @@ frame ``i`` and the lead time ``t_j - t_i`` alone: a trajectory of ``T`` frames 
 
     N(T, D) = \\sum_{d=1}^{\\min(D, T-1)} (T - d)
 
-pairs, against ``T - 1`` one-step windows. Training pairs are drawn uniformly over these pairs,
-afresh every epoch, from a generator keyed by ``(seed, epoch)`` (as the windows of
-:func:`~.windows.random_windows`), so epoch ``e`` sees the same pairs in any run and after any
-resume.
+pairs, against ``T - 1`` one-step windows. Training pairs are drawn afresh every epoch, from a
+generator keyed by ``(seed, epoch)`` (as the windows of :func:`~.windows.random_windows`), so
+epoch ``e`` sees the same pairs in any run and after any resume, with probabilities set by the
+lead sampling (:func:`lead_weights`): ``pairs``, uniform over the pairs, so lead ``d`` has
+probability ``(T - d) / N(T, D)``; ``leads``, uniform over the leads, ``P(d) = 1 / D``;
+``log``, uniform in the logarithm of the lead, ``P(d) = d^{-1} / Σ_{e=1}^{D} e^{-1}``; within a
+lead, uniform over its ``T - d`` start frames.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from torch.utils.data import Dataset
 
 from ..errors import SpectralRefinerError
 
-__all__ = ["PairDataset", "all2all_pairs", "max_lead_frames", "random_pairs"]
+__all__ = [
+    "LEAD_SAMPLINGS",
+    "PairDataset",
+    "all2all_pairs",
+    "lead_weights",
+    "max_lead_frames",
+    "random_pairs",
+]
+
+LEAD_SAMPLINGS = ("pairs", "leads", "log")
 
 
 def max_lead_frames(max_lead_time: float, dt: float) -> int:
@@ -58,6 +70,21 @@ def all2all_pairs(n_frames: int, max_lead: int) -> list[tuple[int, int]]:
     ]
 
 
+def lead_weights(pairs: Sequence[tuple[int, int]], sampling: str) -> np.ndarray:
+    """The probability of each pair ``(i, j)`` of ``pairs`` (:func:`all2all_pairs`) under the
+    lead sampling ``sampling`` (module docstring): ``P(d) / n_d`` for a pair of lead ``d``,
+    ``n_d`` the number of pairs of that lead."""
+    if sampling not in LEAD_SAMPLINGS:
+        raise SpectralRefinerError(
+            f"data.lead_sampling must be one of {', '.join(LEAD_SAMPLINGS)}, got {sampling!r}"
+        )
+    leads = np.array([j - i for i, j in pairs])
+    counts = np.bincount(leads)[leads]
+    per_lead = {"pairs": counts.astype(float), "leads": np.ones(len(leads)), "log": 1.0 / leads}
+    weight = per_lead[sampling] / counts
+    return weight / weight.sum()
+
+
 def random_pairs(
     trajectories: Sequence[int],
     n_frames: int,
@@ -65,21 +92,31 @@ def random_pairs(
     per_trajectory: int | None,
     seed: int,
     epoch: int,
+    sampling: str = "pairs",
 ) -> list[tuple[int, int, int]]:
     """Epoch ``epoch``'s training pairs ``(trajectory, i, j)`` in their order of use, keyed by
-    ``(seed, epoch)``: ``per_trajectory`` pairs per trajectory drawn uniformly (with
-    replacement) from :func:`all2all_pairs`, or, with ``per_trajectory=None``, every pair of
-    every trajectory once; shuffled."""
+    ``(seed, epoch)``: ``per_trajectory`` pairs per trajectory drawn (with replacement) from
+    :func:`all2all_pairs` with the probabilities of the lead sampling ``sampling``
+    (:func:`lead_weights`), or, with ``per_trajectory=None``, every pair of every trajectory
+    once (``sampling="pairs"`` only); shuffled."""
     pairs = all2all_pairs(n_frames, max_lead)
+    weights = lead_weights(pairs, sampling)
     rng = np.random.default_rng([seed, epoch, 0xA2A])
     if per_trajectory is None:
+        if sampling != "pairs":
+            raise SpectralRefinerError(
+                f"data.lead_sampling={sampling} draws pairs: set data.samples_per_trajectory"
+            )
         items = [(int(t), i, j) for t in trajectories for i, j in pairs]
     else:
-        items = [
-            (int(t), *pairs[p])
-            for t in trajectories
-            for p in rng.integers(0, len(pairs), per_trajectory)
-        ]
+        items = []
+        for t in trajectories:
+            drawn = (
+                rng.integers(0, len(pairs), per_trajectory)  # as before the option, bit for bit
+                if sampling == "pairs"
+                else rng.choice(len(pairs), per_trajectory, p=weights)
+            )
+            items += [(int(t), *pairs[p]) for p in drawn]
     return [items[k] for k in rng.permutation(len(items))]
 
 

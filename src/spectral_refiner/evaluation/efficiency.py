@@ -109,9 +109,12 @@ def efficiency_gains(
     }
 
 
-def _side_config(config: TrainConfig, data: str, n: int, pretrained: str | None) -> TrainConfig:
+def _side_config(
+    config: TrainConfig, data: str, n: int, pretrained: str | None, trunk_lr: float
+) -> TrainConfig:
     """``config`` on ``n`` trajectories of ``data`` (as a one-file mixture if ``config`` mixes
-    files: the pretrained model's parameter channels), from scratch or from ``pretrained``."""
+    files: the pretrained model's parameter channels), from scratch or from ``pretrained``
+    (its trunk at ``trunk_lr`` times the learning rate)."""
     d = config.data
     files = [data] if d.files else []
     data_config = dataclasses.replace(
@@ -119,7 +122,11 @@ def _side_config(config: TrainConfig, data: str, n: int, pretrained: str | None)
     )
     freeze = config.freeze if pretrained else "none"
     return dataclasses.replace(
-        config, data=data_config, init_from=pretrained, freeze=freeze
+        config,
+        data=data_config,
+        init_from=pretrained,
+        freeze=freeze,
+        trunk_lr=trunk_lr if pretrained else 1.0,
     ).validate()
 
 
@@ -161,11 +168,13 @@ def efficiency(
     sizes: Sequence[int] = SIZES,
     reference: int | None = None,
     progress: bool = True,
+    trunk_lr: float = 1.0,
 ) -> dict[str, Any]:
     """Train from scratch and fine-tune from ``pretrained`` (a run directory or checkpoint) on
-    ``N`` trajectories of ``data`` for each ``N`` of ``sizes`` with ``config``'s settings; the
-    test errors and EG/AG at ``reference`` (8 if measured, else the largest size). Written to
-    ``out/efficiency.json`` (module docstring)."""
+        ``N`` trajectories of ``data`` for each ``N`` of ``sizes`` with ``config``'s settings; the
+        test errors and EG/AG at ``reference`` (8 if measured, else the largest size). Written to
+        ``out/efficiency.json`` (module docstring). ``trunk_lr``: the fine-tuned side's trunk
+    learning rate as a multiple of the run's (:mod:`~spectral_refiner.training.init_from`)."""
     sizes = sorted(set(sizes))
     if not sizes or sizes[0] < 1:
         raise SpectralRefinerError("efficiency: --sizes must be positive trajectory counts")
@@ -181,15 +190,22 @@ def efficiency(
             f"efficiency: --sizes up to {sizes[-1]}, but {data} leaves {available} training "
             "trajectories after the validation and test split: use a larger file or lower --sizes"
         )
-    folder = check_folder(out)
-    configs = {
-        (n, side): _side_config(config, data, n, pretrained if side == "pretrained" else None)
+    configs = {  # every config checked before anything is written
+        (n, side): _side_config(
+            config, data, n, pretrained if side == "pretrained" else None, trunk_lr
+        )
         for n in sizes
         for side in SIDES
     }
+    folder = check_folder(out)
     rows: dict[int, dict[str, float]] = {}
     rows_l2: dict[int, dict[str, float]] = {}
-    result: dict[str, Any] = {"data": data, "pretrained": pretrained, "sizes": sizes}
+    result: dict[str, Any] = {
+        "data": data,
+        "pretrained": pretrained,
+        "sizes": sizes,
+        "trunk_lr": trunk_lr,
+    }
     with tqdm(total=len(configs), desc="efficiency", unit="run", disable=not progress) as bar:
         for (n, side), side_config in configs.items():
             bar.set_postfix(N=n, side=side, refresh=True)
@@ -214,5 +230,6 @@ def efficiency(
     if Path(pretrained).is_dir():  # a copy for ``report PRETRAINED`` (:mod:`.report_efficiency`)
         sized = "-".join(map(str, sizes))
         key = f"efficiency-{data_key(data, fingerprint)}-N{sized}-e{config.optim.epochs}"
+        key += f"-lr{trunk_lr:g}" if trunk_lr != 1 else ""
         write_results(Path(pretrained) / "evaluation", key, result)
     return result

@@ -15,7 +15,7 @@ from .checkpoint import (
 from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
 from .fixed_window import FixedWindow, file_record, use_on_file
 from .hybrid import HYBRID, hybrid_kwargs
-from .init_from import FREEZE, freeze_trunk, init_from, interface_layers
+from .init_from import FREEZE, freeze_trunk, init_from, interface_layers, parameter_groups
 from .losses import Objective, physics_loss
 from .mixture import PARAMETERS, MixtureWindows, parameter_channels
 from .optim import Optimisation, build_optimisation
@@ -67,6 +67,7 @@ __all__ = [
     "load_checkpoint",
     "model_from_checkpoint",
     "parameter_channels",
+    "parameter_groups",
     "physics_loss",
     "relative_error",
     "restore_rng",

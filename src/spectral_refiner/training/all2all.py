@@ -4,8 +4,9 @@ maximum lead is a sample for a lead-time-conditioned model (``data.sampling: all
 A sample is ``(w_i, w_j)`` with the lead time ``τ = (j - i) Δt`` passed to the model as
 ``model(w_i, lead_time=τ)``; the model learns the solution operator ``S(τ)`` of the autonomous
 equation (a semigroup: ``w(t + τ) = S(τ) w(t)``) for every ``0 < τ <= data.max_lead``.
-Epoch ``e``'s pairs are ``data.samples_per_trajectory`` per training trajectory, drawn uniformly
-over all2all's pairs from a generator keyed by ``(seed, e)``
+Epoch ``e``'s pairs are ``data.samples_per_trajectory`` per training trajectory, drawn over
+all2all's pairs as ``data.lead_sampling`` says (uniform over ``pairs``, the default; uniform
+over ``leads``; or ``log``, uniform in log lead) from a generator keyed by ``(seed, e)``
 (:func:`~spectral_refiner.data.random_pairs`), so resume and ``torchrun`` identities hold as for
 windows. Validation and test pairs are fixed: for every lead time of ``data.eval_leads`` (by
 default every frame lead up to the maximum), ``data.eval_windows`` evenly spaced start frames
@@ -133,6 +134,7 @@ class All2AllPairs(FileWindows):
             d.samples_per_trajectory,
             self.seed,
             epoch,
+            d.lead_sampling,
         )
         dataset = PairDataset(self.flow.frames, pairs, self.problem.dt)
         for (w_in, w_out, lead), n_global in deal(self, dataset, skip):

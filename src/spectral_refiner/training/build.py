@@ -20,7 +20,7 @@ from ..models import NeuralOperator, build_model
 from .all2all import All2AllPairs, lead_time_kwargs
 from .checkpoint import load_checkpoint, restore_rng
 from .hybrid import HYBRID, hybrid_kwargs
-from .init_from import freeze_trunk, init_from
+from .init_from import freeze_trunk, init_from, parameter_groups
 from .losses import Objective
 from .mixture import MixtureWindows
 from .optim import Optimisation, build_optimisation
@@ -119,7 +119,11 @@ def train(
         freeze_trunk(model)
     _check_forward(model, problem.resolution, device, dtype)
     optim = build_optimisation(
-        model.parameters(), config.optim, source.steps_per_epoch, device, verbose=rank == 0
+        parameter_groups(model, config.trunk_lr, config.optim.lr),
+        config.optim,
+        source.steps_per_epoch,
+        device,
+        verbose=rank == 0,
     )
     if checkpoint is not None:
         _restore(checkpoint, model, optim, run)

@@ -1,5 +1,5 @@
 """Start a run from a pretrained model (``train --init-from RUN_OR_CHECKPOINT``), and freeze
-its trunk (``--freeze trunk``).
+its trunk (``--freeze trunk``) or train it at a fraction of the learning rate (``--trunk-lr F``).
 
 The *interface* of a model is the layers whose parameter shapes depend on its input and output
 channels: the embedding of the input frames (and parameter channels) and the recovery of the
@@ -9,12 +9,17 @@ checkpoint of the same model family with the same trunk settings copies every te
 shape agrees, bit for bit, and keeps the fresh initialisation of the interface tensors whose
 channels differ (saying which). The run's own data statistics replace the checkpoint's
 (``data_mean``, ``data_std``). ``--freeze trunk`` trains only the interface layers.
+
+Discriminative fine-tuning (``--trunk-lr F``): the optimiser gets two parameter groups, the
+interface layers at the run's learning rate ``η(s)`` and the trunk at ``F·η(s)`` (the schedule
+scales both alike). ``F = 1`` is one group, plain fine-tuning; ``F = 0`` freezes the trunk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,7 +28,7 @@ from ..models import NeuralOperator, build_model
 from .checkpoint import load_checkpoint
 from .run import RunDir
 
-__all__ = ["FREEZE", "freeze_trunk", "init_from", "interface_layers"]
+__all__ = ["FREEZE", "freeze_trunk", "init_from", "interface_layers", "parameter_groups"]
 
 FREEZE = ("none", "trunk")
 _CHANNEL_ARGS = ("t_in", "t_out", "condition_max")  # may differ from the checkpoint's
@@ -90,6 +95,28 @@ def init_from(model: NeuralOperator, path: str, say: Callable[[str], None] = pri
             f"t_in {theirs['t_in']} -> {ours['t_in']}, t_out {theirs['t_out']} -> "
             f"{ours['t_out']}); every other tensor restored"
         )
+
+
+def parameter_groups(
+    model: NeuralOperator, trunk_lr: float, lr: float
+) -> list[torch.nn.Parameter] | list[dict[str, Any]]:
+    """The parameters handed to the optimiser for a trunk learning rate ``trunk_lr · lr``
+    (module docstring): all of them in one group for ``trunk_lr = 1`` (as without the option)
+    and for ``trunk_lr = 0``, which first freezes the trunk (:func:`freeze_trunk`); else the
+    interface at ``lr`` and the trunk at ``trunk_lr · lr``."""
+    if trunk_lr == 0:
+        freeze_trunk(model)
+    if trunk_lr in (0, 1):
+        return list(model.parameters())
+    interface = interface_layers(model)
+    if not interface:
+        raise SpectralRefinerError(
+            f"{model.name} has no channel-dependent layers to train apart: set trunk_lr=1"
+        )
+    named = list(model.named_parameters())
+    outer = [p for n, p in named if n.rpartition(".")[0] in interface]
+    trunk = [p for n, p in named if n.rpartition(".")[0] not in interface]
+    return [{"params": outer, "lr": lr}, {"params": trunk, "lr": trunk_lr * lr}]
 
 
 def freeze_trunk(model: NeuralOperator) -> int:

@@ -1,8 +1,9 @@
 """Optimiser, learning-rate schedule and mixed-precision scaler of a run, built from its
 ``optim`` settings and saved/restored together.
 
-Adam or AdamW; a schedule stepped every batch over ``epochs · steps_per_epoch`` steps:
-OneCycle (warm-up fraction ``warmup_fraction``), cosine
+Adam or AdamW (parameter groups may carry their own ``lr``: each group's rate follows the
+schedule scaled by its own peak); a schedule stepped every batch over
+``epochs · steps_per_epoch`` steps: OneCycle (warm-up fraction ``warmup_fraction``), cosine
 ``lr(s) = lr · ½(1 + cos(π min(1, (s - w) / (S - w))))`` after a linear warm-up of
 ``w = max(1, round(warmup_fraction · S))`` steps, or constant; mixed precision on CUDA only
 (bfloat16 where supported, else float16 with a gradient scaler).
@@ -56,7 +57,10 @@ def build_optimisation(
     total = o.epochs * steps_per_epoch
     if o.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=o.lr, total_steps=total, pct_start=o.warmup_fraction
+            optimizer,
+            max_lr=[g["lr"] for g in optimizer.param_groups],
+            total_steps=total,
+            pct_start=o.warmup_fraction,
         )
     else:
         warm = max(1, round(o.warmup_fraction * total))

@@ -1,6 +1,7 @@
-"""Typed settings of a training run: five sections and five top-level keys (``init_from``, a
-pretrained run or checkpoint to start from, and ``freeze``, ``none`` or ``trunk``: see
-:mod:`~.init_from`).
+"""Typed settings of a training run: five sections and six top-level keys (``init_from``, a
+pretrained run or checkpoint to start from, ``freeze``, ``none`` or ``trunk``, and
+``trunk_lr``, the pretrained trunk's learning rate as a multiple of the re-initialised layers':
+see :mod:`~.init_from`).
 
 Every field has a default; :meth:`TrainConfig.validate` checks what the types alone do not.
 YAML in and out, ``--set`` overrides and the shipped configs are :mod:`spectral_refiner.config`'s
@@ -10,9 +11,11 @@ business; the trainer takes these objects.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.all2all import LEAD_SAMPLINGS
 from ..errors import SpectralRefinerError
 from ..metrics import ERRORS
 
@@ -45,7 +48,9 @@ class DataConfig:
     ``sampling``: ``windows`` (the above) or ``all2all`` (:mod:`~.all2all`: pairs of frames
     at most ``max_lead`` apart in time, the whole trajectory if none, for a model conditioned
     on the lead time; validation and test at the lead times ``eval_leads``, every frame lead
-    up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``).
+    up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``), its training
+    pairs drawn uniformly over the ``pairs`` or the ``leads``, or uniformly in ``log`` lead
+    (``lead_sampling``, :mod:`spectral_refiner.data.all2all`).
 
     ``train_trajectories``: train on only the first so many of the (shuffled) training
     trajectories of each file, the validation and test trajectories unchanged (sample-efficiency
@@ -74,6 +79,7 @@ class DataConfig:
     workers: int = 0
     sampling: str = "windows"
     max_lead: float | None = None
+    lead_sampling: str = "pairs"
     eval_leads: list[float] = field(default_factory=list)
     train_trajectories: int | None = None
     files: list[str] = field(default_factory=list)
@@ -165,6 +171,7 @@ class TrainConfig:
     dtype: str = "float32"
     init_from: str | None = None
     freeze: str = "none"
+    trunk_lr: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -255,6 +262,11 @@ class TrainConfig:
                 )
             if loss.physics_weight:
                 raise bad("loss.physics_weight", "must be 0 with all2all (pairs are not windows)")
+        if d.lead_sampling not in LEAD_SAMPLINGS:
+            raise bad(
+                "data.lead_sampling",
+                f"must be one of {', '.join(LEAD_SAMPLINGS)}, got {d.lead_sampling!r}",
+            )
         if d.files:
             if d.file is not None or d.online is not None:
                 raise bad(
@@ -274,6 +286,12 @@ class TrainConfig:
             raise bad("data.max_lead", f"must be positive or none, got {d.max_lead}")
         if self.freeze not in ("none", "trunk"):
             raise bad("freeze", f"must be none or trunk, got {self.freeze!r}")
+        if not math.isfinite(self.trunk_lr) or self.trunk_lr < 0:
+            raise bad("trunk_lr", f"must be a finite number >= 0, got {self.trunk_lr}")
+        if self.trunk_lr != 1 and not self.init_from:
+            raise bad("trunk_lr", "scales a pretrained trunk: give --init-from or set trunk_lr=1")
+        if self.trunk_lr != 1 and self.freeze == "trunk":
+            raise bad("trunk_lr", "with --freeze trunk the trunk does not train: drop one of them")
         if self.dtype not in ("float32", "float64"):
             raise bad("dtype", f"must be float32 or float64, got {self.dtype!r}")
         return self
