@@ -23,7 +23,7 @@ data's own range: ``σ_1`` near the one-step error of a small backbone (relative
 on Kolmogorov 64², frames 0.2 apart), ``σ_K`` just below the amplitude of the weakest
 resolved shell (per-mode standard deviation ≈ 0.15 at |k| = 31). The paper's ``σ_min = 2e-7``
 belongs to Kuramoto–Sivashinsky fields of O(1) amplitude, not normalised per mode, whose
-spectrum falls by ~10 decades; the official pdearena code even uses ``σ_min^{k/K}`` as the
+spectrum falls by many decades; the official pdearena code even uses ``σ_min^{k/K}`` as the
 noise *variance* (DDPM betas), i.e. standard deviations ``σ_min^{k/2K}`` = 0.086, 7.4e-3,
 6.3e-4 at its ``4e-7``. On our fields, whose per-mode amplitude spans one decade, a noise
 of 2e-7 lies under every mode: predicting zero is then the best denoiser and refinement is
