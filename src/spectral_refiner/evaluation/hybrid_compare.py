@@ -12,7 +12,8 @@ From the first window frame ``ω*_0`` of each test trajectory at the hybrids' re
   would only cost more (the verdict takes the stronger variant, :mod:`.hybrid_verdict`);
 * each classical closure at ``n`` (Smagorinsky and Leith with the coefficient tuned on the
   training data, :mod:`.closure_tuning`; dynamic Smagorinsky, which has none);
-* each hybrid run's corrected solver at ``n``.
+* each hybrid run's corrected solver at ``n`` (on its solver's grid, ``3n/2`` for the
+  ``all-modes`` base, the frames truncated to ``n``).
 
 Every method takes fixed steps, the hybrid's ``s`` steps of ``Δt`` per frame on the ``n``²
 grid and ``⌈s g/n⌉`` steps per frame on a ``g``² grid (the same Courant number), through the
@@ -119,7 +120,8 @@ def _methods(
         coefficient = f" C={spec['coefficient']:.3g}" if "coefficient" in spec else ""
         out.append(_Method(f"{name}{coefficient} {n}²", "closure", n, n, FixedStep(eq), spf, dt))
     for label, model in hybrids:
-        out.append(_Method(label, "hybrid", n, n, model.hybrid, model.steps_per_frame, model.dt))
+        g = model.hybrid.grid.n  # n, or 3n/2 for a hybrid on the all-modes base
+        out.append(_Method(label, "hybrid", n, g, model.hybrid, model.steps_per_frame, model.dt))
     return out
 
 

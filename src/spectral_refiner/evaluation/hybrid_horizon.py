@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import SpectralRefinerError
-from ..hybrid import HybridModel, rollout
+from ..hybrid import HybridModel
 from ..models import model_from_payload, model_payload
 from ..physics import energy_spectrum, vorticity_correlation
 from .metrics import band_errors, high_correlation_time
@@ -58,7 +58,7 @@ def long_horizon(
     if not isinstance(model, HybridModel):
         raise SpectralRefinerError("the long-horizon check needs a hybrid run (model hybrid)")
     horizon = horizon or 10 * model.t_out
-    n = model.hybrid.grid.n
+    n = model.resolution
     if frames.dim() != 4 or frames.shape[-1] != n or frames.shape[1] < horizon + 1:
         raise SpectralRefinerError(
             f"the long-horizon check needs trajectories (N, >= {horizon + 1}, {n}, {n}), got "
@@ -85,10 +85,10 @@ def plain_solver(model: HybridModel) -> HybridModel:
 def _measures(
     model: HybridModel, w0: torch.Tensor, target: torch.Tensor, horizon: int, times: np.ndarray
 ) -> dict[str, Any]:
-    grid = model.hybrid.grid
+    grid = model.hybrid.corrector.grid  # the stored resolution's
     try:
         with torch.no_grad():
-            pred = rollout(model.hybrid, w0, horizon, model.steps_per_frame, model.dt)
+            pred = model.advance(w0, horizon)
     except SpectralRefinerError as exc:
         return {"blew_up": str(exc)}
     diff = (pred - target).square().sum(dim=(-2, -1)).sqrt()

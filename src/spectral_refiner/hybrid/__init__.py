@@ -18,12 +18,13 @@ from .apriori import (
     window_inputs_hat,
 )
 from .corrector import INPUTS, Corrector
-from .model import FORMS, HybridModel
+from .model import BASES, FORMS, HybridModel
 from .shells import TYINGS, ShellGains
 from .solvers import LearnedClosure, SolverInTheLoop
 from .unroll import rollout, unrolled_loss
 
 __all__ = [
+    "BASES",
     "CLOSURE_INPUTS",
     "FORMS",
     "INPUTS",

@@ -11,8 +11,13 @@ r"""A hybrid solver as a trainable model: ``model(w_in)`` rolls the corrected co
 ``Φ`` one step of the hybrid (``form = "closure"``: :class:`~.solvers.LearnedClosure`, the
 learned term in every stage; ``form = "state"``: :class:`~.solvers.SolverInTheLoop`, the
 state corrected after each step), ``s = steps_per_frame`` steps of size ``dt`` between frames
-(``s Δt`` = the frames' spacing). The relative error of this rollout against the stored
-frames is :func:`~.unroll.unrolled_loss`. The equation comes from the run's
+(``s Δt`` = the frames' spacing). The coarse solver advances the stored ``n``² band either on the
+``n``² grid with its 2/3 rule (``base = "two-thirds"``, which carries the modes beyond
+``n/3`` but never advects them) or on a ``3n/2``² grid (``base = "all-modes"``), whose 2/3
+rule dealiases every stored mode ``|m| < n/2``: the frame is zero-padded to it, the
+correction acts on the state truncated to ``n`` and is zero-padded back, and the frames are
+truncated to ``n`` (:meth:`HybridModel.advance`). The relative error of this rollout
+against the stored frames is :func:`~.unroll.unrolled_loss`. The equation comes from the run's
 :class:`~spectral_refiner.problem.Problem` (a constructor argument, so a checkpoint rebuilds
 the hybrid from its payload alone) and follows the model's dtype and device (``model.to``).
 """
@@ -26,15 +31,18 @@ import torch
 
 from ..errors import SpectralRefinerError
 from ..models import NeuralOperator, build_model, register
+from ..physics import resample
 from ..problem import Problem
 from .corrector import INPUTS, Corrector
 from .solvers import LearnedClosure, SolverInTheLoop
 from .unroll import rollout
 
-__all__ = ["FORMS", "HybridModel"]
+__all__ = ["BASES", "FORMS", "HybridModel"]
 
 #: The hybrid's class by form name.
 FORMS = {"closure": LearnedClosure, "state": SolverInTheLoop}
+#: The coarse solver's grid per stored resolution ``n``, by base name (module docstring).
+BASES = {"two-thirds": lambda n: n, "all-modes": lambda n: 3 * n // 2}
 
 
 @register("hybrid")
@@ -64,6 +72,9 @@ class HybridModel(NeuralOperator):
         State form only: the state is corrected after every ``m``-th coarse step
         (:class:`~.solvers.SolverInTheLoop`; 1: every step); ``m`` divides
         ``steps_per_frame``.
+    base : str
+        ``two-thirds`` (the coarse solver on the ``n``² grid) or ``all-modes`` (on the
+        ``3n/2``² grid, every stored mode dealiased; module docstring).
     input_scale : list of float, optional
         The corrector's input scales ``s_x``, one per channel (default 1; a run takes
         the training frames' root mean squares, :func:`~spectral_refiner.training.hybrid_kwargs`).
@@ -86,6 +97,7 @@ class HybridModel(NeuralOperator):
         dt: float = 0.01,
         checkpoint: bool = False,
         correct_every: int = 1,
+        base: str = "two-thirds",
         input_scale: list[float] | None = None,
         output_scale: float | None = None,
     ) -> None:
@@ -105,6 +117,10 @@ class HybridModel(NeuralOperator):
         if inputs not in INPUTS:
             raise SpectralRefinerError(
                 f"hybrid: unknown inputs {inputs!r}: choose one of {', '.join(INPUTS)}"
+            )
+        if base not in BASES:
+            raise SpectralRefinerError(
+                f"hybrid: unknown base {base!r}: choose one of {', '.join(BASES)}"
             )
         spacing = Problem.from_dict(problem).dt
         if int(steps_per_frame) != steps_per_frame or steps_per_frame < 1 or not dt > 0:
@@ -134,7 +150,7 @@ class HybridModel(NeuralOperator):
         self.t_in, self.t_out = 1, t_out
         self.form, self.inputs, self.problem = form, inputs, dict(problem)
         self.steps_per_frame, self.dt, self.checkpoint = int(steps_per_frame), dt, checkpoint
-        self.correct_every = int(correct_every)
+        self.correct_every, self.base = int(correct_every), base
         self.input_scale = list(input_scale or [1.0])
         self.output_scale = 1.0 if output_scale is None else float(output_scale)
         self.unroll: int | None = None  # frames of a training rollout (curriculum), else t_out
@@ -144,9 +160,16 @@ class HybridModel(NeuralOperator):
 
     def _build(self, dtype: torch.dtype, device: torch.device) -> None:
         """The hybrid on a grid of ``dtype`` and ``device``, sharing the net and the gain."""
-        equation = Problem.from_dict(self.problem).equation(device=device, dtype=dtype)
+        problem = Problem.from_dict(self.problem)
+        n = problem.resolution
+        equation = problem.equation(BASES[self.base](n), device=device, dtype=dtype)
         corrector = Corrector(
-            self.net, equation.grid, self.inputs, 0.0, self.input_scale, self.output_scale
+            self.net,
+            equation.grid.with_resolution(n),
+            self.inputs,
+            0.0,
+            self.input_scale,
+            self.output_scale,
         )
         corrector.gain = self.gain
         # Not a submodule: its parameters are the net and the gain, registered here once.
@@ -161,22 +184,35 @@ class HybridModel(NeuralOperator):
             self._build(self.gain.dtype, self.gain.device)
         return self
 
+    @property
+    def resolution(self) -> int:
+        """The stored resolution ``n`` the hybrid takes and returns frames at."""
+        return self.hybrid.corrector.grid.n
+
+    def advance(self, w0: torch.Tensor, frames: int) -> torch.Tensor:
+        """``(B, n, n) -> (B, frames, n, n)``: the hybrid's rollout from ``w0`` at the stored
+        resolution (zero-padded to the solver's grid and truncated back, module docstring),
+        with the driver's blow-up guard."""
+        n, g = self.resolution, self.hybrid.grid.n
+        out = rollout(
+            self.hybrid,
+            resample(w0, g),
+            frames,
+            self.steps_per_frame,
+            self.dt,
+            checkpoint=self.checkpoint,
+        )
+        return resample(out, n)
+
     def operator(self, z: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
         """``(B, 1, n, n) -> (B, K, n, n)``: the rollout of the module docstring, ``K`` =
         :attr:`unroll` frames in training mode when set (the trainer's curriculum), else
         ``t_out``."""
-        n = self.hybrid.grid.n
+        n = self.resolution
         if z.shape[-2:] != (n, n):
             raise SpectralRefinerError(
                 f"a hybrid run advances its coarse {n}^2 grid only, got frames of "
                 f"{z.shape[-2]}x{z.shape[-1]}: use it at resolution {n} (no --resolution)"
             )
         frames = self.unroll if self.training and self.unroll else self.t_out
-        return rollout(
-            self.hybrid,
-            z[:, 0],
-            frames,
-            self.steps_per_frame,
-            self.dt,
-            checkpoint=self.checkpoint,
-        ).to(z.dtype)
+        return self.advance(z[:, 0], frames).to(z.dtype)

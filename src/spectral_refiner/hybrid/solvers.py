@@ -60,15 +60,24 @@ class _Hybrid(nn.Module):
         return self.equation.courant_number(w_hat, dt)
 
 
-def _check_grids(equation: NavierStokes2D, corrector: Corrector, same_n: bool) -> None:
+def _check_grids(equation: NavierStokes2D, corrector: Corrector, finer_only: bool) -> None:
     if equation.grid.length != corrector.grid.length or (
-        same_n and equation.grid.n != corrector.grid.n
+        finer_only and equation.grid.n < corrector.grid.n
     ):
         raise SpectralRefinerError(
             f"the corrector was built for a {corrector.grid.n}^2 grid of box "
             f"{corrector.grid.length:g} but the equation is on {equation.grid.n}^2 of box "
-            f"{equation.grid.length:g}; build both on the coarse grid"
+            f"{equation.grid.length:g}; build both on the coarse grid (the equation may be finer)"
         )
+
+
+def _correction(corrector: Corrector, own: SpectralGrid, w_hat: torch.Tensor) -> torch.Tensor:
+    """``ĉ`` of ``ω̂`` on ``own``: the corrector on ``ω̂`` truncated to its grid, zero-padded
+    back (the very ``ĉ(ω̂)`` on the corrector's own grid)."""
+    grid = corrector.grid
+    if grid.n == own.n:
+        return corrector(w_hat)
+    return grid.resample_hat(corrector(own.resample_hat(w_hat, grid.n)), own.n)
 
 
 class LearnedClosure(_Hybrid):
@@ -80,7 +89,7 @@ class LearnedClosure(_Hybrid):
     """
 
     def __init__(self, equation: NavierStokes2D, corrector: Corrector) -> None:
-        _check_grids(equation, corrector, same_n=False)
+        _check_grids(equation, corrector, finer_only=False)
         super().__init__(equation, corrector)
 
     # ---------------------------------------------------------------- IMEX protocol
@@ -102,11 +111,7 @@ class LearnedClosure(_Hybrid):
 
     def explicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         """``N(ω̂) + ĉ(ω̂)``, a new tensor."""
-        grid, own = self.corrector.grid, self.grid
-        if grid.n == own.n:
-            return self.equation.explicit_terms(w_hat) + self.corrector(w_hat)
-        term = self.corrector(own.resample_hat(w_hat, grid.n))
-        return self.equation.explicit_terms(w_hat) + grid.resample_hat(term, own.n)
+        return self.equation.explicit_terms(w_hat) + _correction(self.corrector, self.grid, w_hat)
 
     def implicit_terms(self, w_hat: torch.Tensor) -> torch.Tensor:
         return self.equation.implicit_terms(w_hat)
@@ -134,13 +139,15 @@ class SolverInTheLoop(_Hybrid):
     equation : NavierStokes2D
         The coarse equation.
     corrector : Corrector
-        The learned correction, on the equation's grid.
+        The learned correction, on the equation's grid or a coarser one of the same box (then
+        ``ĉ`` acts on ``ω̂`` truncated to that grid and is zero-padded back: e.g. the stored
+        ``n``² band advected on a ``3n/2``² grid that dealiases every stored mode).
     every : int
         ``m >= 1``, the coarse steps per correction (:attr:`steps_per_call`).
     """
 
     def __init__(self, equation: NavierStokes2D, corrector: Corrector, every: int = 1) -> None:
-        _check_grids(equation, corrector, same_n=True)
+        _check_grids(equation, corrector, finer_only=True)
         if int(every) != every or every < 1:
             raise SpectralRefinerError(
                 f"a state correction every {every} steps: give a positive integer (1: every step)"
@@ -155,11 +162,11 @@ class SolverInTheLoop(_Hybrid):
 
     def stepper(self, dt: float, scheme: IMEXScheme | str = "rk4-cn") -> Stepper:
         """``m`` coarse steps of ``dt`` followed by the correction."""
-        step, every = imex_stepper(self.equation, dt, scheme), self.every
+        step, every, grid = imex_stepper(self.equation, dt, scheme), self.every, self.grid
 
         def corrected(w_hat: torch.Tensor) -> torch.Tensor:
             for _ in range(every):
                 w_hat = step(w_hat)
-            return w_hat + self.corrector(w_hat)
+            return w_hat + _correction(self.corrector, grid, w_hat)
 
         return corrected
