@@ -9,11 +9,13 @@ one-step chains ``d`` calls at ``τ = Δt``. Prints the mean relative L2 error o
 lead, their ratio (one-step / all2all: above 1 where all2all is better) and the thread count.
 
     python -m benchmarks.all2all_vs_onestep [--workdir bench-all2all] [--epochs 20]
-        [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log]
+        [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log|power]
+        [--lead-power 2]
 
 ``--lead-sampling``: how all2all draws its pairs (``data.lead_sampling``: uniform over the
-pairs, over the lead times, or in log lead time); its run is ``all2all`` for ``pairs``, else
-``all2all-MODE``. The one-step run is the same for every mode.
+pairs, over the lead times, in log lead time, or ``P(d) ∝ d^-p``, ``p = --lead-power``); its
+run is ``all2all`` for ``pairs``, else ``all2all-MODE`` (``all2all-powerP``). The one-step
+run is the same for every mode.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ MODEL = {"name": "fno2d", "width": 16, "modes": 8, "n_layers": 3, "condition_on"
 
 
 def run(
-    data: str, out: Path, max_lead: float, epochs: int, sampling: str = "pairs"
+    data: str, out: Path, max_lead: float, epochs: int, sampling: str = "pairs", power: float = 2
 ) -> tuple[torch.nn.Module, list[int]]:
     config = apply_config_overrides(
         TrainConfig(model=dict(MODEL), device="cpu"),
@@ -50,6 +52,7 @@ def run(
             "data.t_out=1",
             f"data.max_lead={max_lead}",
             f"data.lead_sampling={sampling}",
+            f"data.lead_power={power}",
             "data.val_split=4",
             "data.test_split=4",
             "data.samples_per_trajectory=16",
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--max-lead", type=int, default=8, help="in frames")
     parser.add_argument("--trajectories", type=int, default=32)
     parser.add_argument("--lead-sampling", choices=LEAD_SAMPLINGS, default="pairs")
+    parser.add_argument("--lead-power", type=float, default=2.0)
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -90,7 +94,9 @@ def main() -> None:
     dt, D = flow.problem.dt, args.max_lead
     mode = args.lead_sampling
     name = "all2all" if mode == "pairs" else f"all2all-{mode}"
-    all2all, test = run(str(path.resolve()), work / name, D * dt, args.epochs, mode)
+    name += f"{args.lead_power:g}" if mode == "power" else ""
+    data = str(path.resolve())
+    all2all, test = run(data, work / name, D * dt, args.epochs, mode, args.lead_power)
     onestep, _ = run(str(path.resolve()), work / "onestep", dt, args.epochs)
     frames = flow.frames[test]  # (N, T, n, n), the runs' test trajectories
     grid = flow.equation().grid

@@ -17,9 +17,9 @@ from spectral_refiner.errors import SpectralRefinerError
 T, D = 9, 4
 
 
-def lead_probability(sampling: str) -> dict[int, float]:
+def lead_probability(sampling: str, power: float = 2.0) -> dict[int, float]:
     pairs = all2all_pairs(T, D)
-    p = lead_weights(pairs, sampling)
+    p = lead_weights(pairs, sampling, power)
     out: dict[int, float] = {}
     for (i, j), q in zip(pairs, p, strict=True):
         out[j - i] = out.get(j - i, 0.0) + q
@@ -33,6 +33,7 @@ def test_lead_probabilities_are_exact():
         "pairs": {d: (T - d) / n for d in range(1, D + 1)},
         "leads": dict.fromkeys(range(1, D + 1), 1 / D),
         "log": {d: 1 / d / harmonic for d in range(1, D + 1)},
+        "power": {d: d**-2.0 / sum(e**-2.0 for e in range(1, D + 1)) for d in range(1, D + 1)},
     }
     for sampling, want in expected.items():
         got = lead_probability(sampling)
@@ -45,7 +46,13 @@ def test_lead_probabilities_are_exact():
             assert len(same) == 1, (sampling, d)
 
 
-@pytest.mark.parametrize("sampling", ["leads", "log"])
+def test_power_0_and_1_are_leads_and_log():
+    pairs = all2all_pairs(T, D)
+    for power, mode in ((0.0, "leads"), (1.0, "log")):
+        assert np.allclose(lead_weights(pairs, "power", power), lead_weights(pairs, mode), 0, 1e-15)
+
+
+@pytest.mark.parametrize("sampling", ["leads", "log", "power"])
 def test_draws_follow_the_probabilities(sampling):
     drawn = random_pairs(range(4), T, D, per_trajectory=5000, seed=3, epoch=1, sampling=sampling)
     counts = Counter(j - i for _, i, j in drawn)
@@ -70,5 +77,7 @@ def test_pairs_is_the_former_sampler_bit_for_bit():
 def test_bad_lead_sampling_is_refused():
     with pytest.raises(SpectralRefinerError, match="lead_sampling must be one of pairs, leads"):
         config_from_dict({"data": {"lead_sampling": "geometric"}})
+    with pytest.raises(SpectralRefinerError, match="lead_power must be a finite number >= 0"):
+        config_from_dict({"data": {"lead_sampling": "power", "lead_power": -1}})
     with pytest.raises(SpectralRefinerError, match=r"set data\.samples_per_trajectory"):
         random_pairs([0], T, D, None, seed=0, epoch=0, sampling="log")

@@ -14,7 +14,8 @@ generator keyed by ``(seed, epoch)`` (as the windows of :func:`~.windows.random_
 epoch ``e`` sees the same pairs in any run and after any resume, with probabilities set by the
 lead sampling (:func:`lead_weights`): ``pairs``, uniform over the pairs, so lead ``d`` has
 probability ``(T - d) / N(T, D)``; ``leads``, uniform over the leads, ``P(d) = 1 / D``;
-``log``, uniform in the logarithm of the lead, ``P(d) = d^{-1} / Σ_{e=1}^{D} e^{-1}``; within a
+``log``, uniform in the logarithm of the lead, ``P(d) = d^{-1} / Σ_{e=1}^{D} e^{-1}``; ``power``,
+``P(d) = d^{-p} / Σ_{e=1}^{D} e^{-p}`` (``p = 0``: ``leads``, ``p = 1``: ``log``); within a
 lead, uniform over its ``T - d`` start frames.
 """
 
@@ -38,7 +39,7 @@ __all__ = [
     "random_pairs",
 ]
 
-LEAD_SAMPLINGS = ("pairs", "leads", "log")
+LEAD_SAMPLINGS = ("pairs", "leads", "log", "power")
 
 
 def max_lead_frames(max_lead_time: float, dt: float) -> int:
@@ -70,18 +71,19 @@ def all2all_pairs(n_frames: int, max_lead: int) -> list[tuple[int, int]]:
     ]
 
 
-def lead_weights(pairs: Sequence[tuple[int, int]], sampling: str) -> np.ndarray:
+def lead_weights(pairs: Sequence[tuple[int, int]], sampling: str, power: float = 2.0) -> np.ndarray:
     """The probability of each pair ``(i, j)`` of ``pairs`` (:func:`all2all_pairs`) under the
-    lead sampling ``sampling`` (module docstring): ``P(d) / n_d`` for a pair of lead ``d``,
-    ``n_d`` the number of pairs of that lead."""
+    lead sampling ``sampling`` (module docstring; ``power``: the exponent ``p`` of ``power``):
+    ``P(d) / n_d`` for a pair of lead ``d``, ``n_d`` the number of pairs of that lead."""
     if sampling not in LEAD_SAMPLINGS:
         raise SpectralRefinerError(
             f"data.lead_sampling must be one of {', '.join(LEAD_SAMPLINGS)}, got {sampling!r}"
         )
     leads = np.array([j - i for i, j in pairs])
     counts = np.bincount(leads)[leads]
-    per_lead = {"pairs": counts.astype(float), "leads": np.ones(len(leads)), "log": 1.0 / leads}
-    weight = per_lead[sampling] / counts
+    exponent = {"leads": 0.0, "log": 1.0, "power": power}
+    per_lead = counts.astype(float) if sampling == "pairs" else leads ** -exponent[sampling]
+    weight = per_lead / counts
     return weight / weight.sum()
 
 
@@ -93,14 +95,15 @@ def random_pairs(
     seed: int,
     epoch: int,
     sampling: str = "pairs",
+    power: float = 2.0,
 ) -> list[tuple[int, int, int]]:
     """Epoch ``epoch``'s training pairs ``(trajectory, i, j)`` in their order of use, keyed by
     ``(seed, epoch)``: ``per_trajectory`` pairs per trajectory drawn (with replacement) from
     :func:`all2all_pairs` with the probabilities of the lead sampling ``sampling``
-    (:func:`lead_weights`), or, with ``per_trajectory=None``, every pair of every trajectory
-    once (``sampling="pairs"`` only); shuffled."""
+    (:func:`lead_weights`, ``power`` its exponent), or, with ``per_trajectory=None``, every
+    pair of every trajectory once (``sampling="pairs"`` only); shuffled."""
     pairs = all2all_pairs(n_frames, max_lead)
-    weights = lead_weights(pairs, sampling)
+    weights = lead_weights(pairs, sampling, power)
     rng = np.random.default_rng([seed, epoch, 0xA2A])
     if per_trajectory is None:
         if sampling != "pairs":

@@ -6,7 +6,8 @@ A sample is ``(w_i, w_j)`` with the lead time ``τ = (j - i) Δt`` passed to the
 equation (a semigroup: ``w(t + τ) = S(τ) w(t)``) for every ``0 < τ <= data.max_lead``.
 Epoch ``e``'s pairs are ``data.samples_per_trajectory`` per training trajectory, drawn over
 all2all's pairs as ``data.lead_sampling`` says (uniform over ``pairs``, the default; uniform
-over ``leads``; or ``log``, uniform in log lead) from a generator keyed by ``(seed, e)``
+over ``leads``; ``log``, uniform in log lead; or ``power``, ``P(d) ∝ d^-data.lead_power``)
+from a generator keyed by ``(seed, e)``
 (:func:`~spectral_refiner.data.random_pairs`), so resume and ``torchrun`` identities hold as for
 windows. Validation and test pairs are fixed: for every lead time of ``data.eval_leads`` (by
 default every frame lead up to the maximum), ``data.eval_windows`` evenly spaced start frames
@@ -135,6 +136,7 @@ class All2AllPairs(FileWindows):
             self.seed,
             epoch,
             d.lead_sampling,
+            d.lead_power,
         )
         dataset = PairDataset(self.flow.frames, pairs, self.problem.dt)
         for (w_in, w_out, lead), n_global in deal(self, dataset, skip):

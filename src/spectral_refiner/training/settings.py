@@ -49,8 +49,9 @@ class DataConfig:
     at most ``max_lead`` apart in time, the whole trajectory if none, for a model conditioned
     on the lead time; validation and test at the lead times ``eval_leads``, every frame lead
     up to ``max_lead`` if empty; needs ``t_in = t_out = frame_stride = 1``), its training
-    pairs drawn uniformly over the ``pairs`` or the ``leads``, or uniformly in ``log`` lead
-    (``lead_sampling``, :mod:`spectral_refiner.data.all2all`).
+    pairs drawn uniformly over the ``pairs`` or the ``leads``, uniformly in ``log`` lead, or
+    with ``P(d) ∝ d^-lead_power`` (``power``) (``lead_sampling``,
+    :mod:`spectral_refiner.data.all2all`).
 
     ``train_trajectories``: train on only the first so many of the (shuffled) training
     trajectories of each file, the validation and test trajectories unchanged (sample-efficiency
@@ -80,6 +81,7 @@ class DataConfig:
     sampling: str = "windows"
     max_lead: float | None = None
     lead_sampling: str = "pairs"
+    lead_power: float = 2.0
     eval_leads: list[float] = field(default_factory=list)
     train_trajectories: int | None = None
     files: list[str] = field(default_factory=list)
@@ -267,6 +269,8 @@ class TrainConfig:
                 "data.lead_sampling",
                 f"must be one of {', '.join(LEAD_SAMPLINGS)}, got {d.lead_sampling!r}",
             )
+        if not (math.isfinite(d.lead_power) and d.lead_power >= 0):
+            raise bad("data.lead_power", f"must be a finite number >= 0, got {d.lead_power}")
         if d.files:
             if d.file is not None or d.online is not None:
                 raise bad(
