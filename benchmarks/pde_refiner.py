@@ -27,7 +27,8 @@ rollouts that give the spread stay single-sample). Also printed: the *calibrated
 (:func:`~spectral_refiner.evaluation.spread_factor`): one factor ``λ`` fitted on the run's
 validation trajectories of the training file (``--split val``, never the test file) so that
 ``λ × spread`` matches the rollout's error, the decorrelation time then read from
-``1 - (λ × spread)² / 2 < 0.8``, against the true time of the rollout, median trajectory.
+``1 - (λ × spread)² / 2 < 0.8``, against the true time of the rollout, median trajectory;
+and Spearman(spread, error of the rollout itself), beside the one against the samples' mean.
 
 With ``--train-file`` and ``--test-file`` the runs train on a given file (e.g. the filtered
 DNS ``kdns256-train.h5`` at 64², windows every ``--frame-stride``-th stored frame) and are
@@ -60,6 +61,7 @@ from spectral_refiner.evaluation import (
     calibrated_times,
     evaluate_run,
     high_correlation_time,
+    spearman,
     spread_factor,
 )
 from spectral_refiner.training import train
@@ -167,7 +169,19 @@ def _calibrated(args: argparse.Namespace, run: Path, train_file: Path, test: dic
         f"{est:.3g} / {tru:.3g}, ratio from the last input frame "
         f"{(est - start) / (tru - start):.2f} (target 0.8-1.2)"
     )
-    return {"factor": factor, "estimated": estimated.tolist(), "true": true.tolist()}
+    spread, error = arrays["uncertainty_spread"], arrays["instance_rel_l2_prediction"]
+    kept = arrays["instance_correlation_prediction"] >= 0.2
+    ranks = spearman(spread, error), spearman(spread[kept], error[kept])
+    print(
+        f"Spearman(spread, error of this rollout) over test frames: {ranks[0]:.3f}; over the "
+        f"{kept.sum()} frames the rollout is still correlated (>= 0.2): {ranks[1]:.3f}"
+    )
+    return {
+        "factor": factor,
+        "estimated": estimated.tolist(),
+        "true": true.tolist(),
+        "spearman_spread_rollout_error": ranks,
+    }
 
 
 def _frames(path: Path, stride: int) -> int:
