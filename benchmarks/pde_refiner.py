@@ -21,6 +21,15 @@ their ratio (target ≥ 1.3), the mean relative L2 error, and for PDE-Refiner's 
 sampled rollouts Spearman(spread, true error) over test frames (target ≥ 0.8) and the
 median estimated decorrelation time against the median true one (target within 20%).
 
+With ``--ensemble S`` PDE-Refiner rolls out with the mean of ``S`` refinement samples as each
+next frame (a posterior-mean estimate, not the paper's single-sample rollout; the ``--samples``
+rollouts that give the spread stay single-sample). Also printed: the *calibrated* estimate
+(:func:`~spectral_refiner.evaluation.spread_factor`): one factor ``λ`` fitted on the run's
+validation trajectories of the training file (``--split val``, never the test file) so that
+``λ × spread`` matches the rollout's error, the decorrelation time then read from
+``1 - (λ × spread)² / 2 < 0.8``, against the true time of the rollout, median trajectory;
+and Spearman(spread, error of the rollout itself), beside the one against the samples' mean.
+
 With ``--train-file`` and ``--test-file`` the runs train on a given file (e.g. the filtered
 DNS ``kdns256-train.h5`` at 64², windows every ``--frame-stride``-th stored frame) and are
 rolled out over every frame of the held-out file (e.g. ``kdns256-long-test.h5``).
@@ -28,7 +37,7 @@ rolled out over every frame of the held-out file (e.g. ``kdns256-long-test.h5``)
 Run from the repository root (one thread; timings on a shared machine vary)::
 
     OMP_NUM_THREADS=1 python -m benchmarks.pde_refiner --workdir /tmp/pderefiner-bench
-    OMP_NUM_THREADS=1 python -m benchmarks.pde_refiner --workdir /tmp/pdr-dns \
+    OMP_NUM_THREADS=1 python -m benchmarks.pde_refiner --workdir /tmp/pdr-dns --ensemble 4 \
         --train-file /work/data/kdns256-train.h5 --test-file /work/data/kdns256-long-test.h5 \
         --frame-stride 10 --val-split 1 --width 16 --samples-per-trajectory 40 --steps 1505 \
         --lr 1e-3
@@ -42,11 +51,19 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from spectral_refiner.config import config_from_dict
 from spectral_refiner.data import apply_overrides, generate, get_preset, read_flow
-from spectral_refiner.evaluation import evaluate_run
+from spectral_refiner.evaluation import (
+    Selection,
+    calibrated_times,
+    evaluate_run,
+    high_correlation_time,
+    spearman,
+    spread_factor,
+)
 from spectral_refiner.training import train
 
 
@@ -115,6 +132,58 @@ def _train(args: argparse.Namespace, name: str, steps: int, data: Path, work: Pa
     return out
 
 
+def _arrays(run: Path, result: dict) -> dict[str, np.ndarray]:
+    """The per-instance arrays an evaluation wrote beside its JSON."""
+    with np.load(run / "evaluation" / f"{result['key']}.npz") as npz:
+        return dict(npz)
+
+
+def _calibrated(args: argparse.Namespace, run: Path, train_file: Path, test: dict) -> dict:
+    """λ fitted on the run's validation trajectories; the calibrated estimate on the test file."""
+    frames = _frames(train_file, args.frame_stride) - args.t_in
+    val = evaluate_run(
+        run,
+        train_file,
+        frames=frames,
+        samples=args.samples,
+        ensemble=args.ensemble,
+        select=Selection(split="val"),
+    )
+    fit = _arrays(run, val)
+    factor = spread_factor(
+        fit["uncertainty_spread"],
+        fit["instance_rel_l2_prediction"],
+        fit["instance_correlation_prediction"],
+    )
+    arrays, times = _arrays(run, test), np.asarray(test["times"])
+    estimated = calibrated_times(arrays["uncertainty_spread"], factor, times)
+    true = np.array(
+        [high_correlation_time(c, times, 0.8) for c in arrays["instance_correlation_prediction"]]
+    )
+    start = times[0] - test["physics"]["window_dt"]
+    est, tru = float(np.median(estimated)), float(np.median(true))
+    print(
+        f"calibrated spread: λ = {factor:.3g} (median error / spread over {val['instances']} "
+        f"validation trajectories, {frames} frames); decorrelation (corr < 0.8) of the rollout "
+        f"per test trajectory: estimated {estimated.tolist()}, true {true.tolist()}; median "
+        f"{est:.3g} / {tru:.3g}, ratio from the last input frame "
+        f"{(est - start) / (tru - start):.2f} (target 0.8-1.2)"
+    )
+    spread, error = arrays["uncertainty_spread"], arrays["instance_rel_l2_prediction"]
+    kept = arrays["instance_correlation_prediction"] >= 0.2
+    ranks = spearman(spread, error), spearman(spread[kept], error[kept])
+    print(
+        f"Spearman(spread, error of this rollout) over test frames: {ranks[0]:.3f}; over the "
+        f"{kept.sum()} frames the rollout is still correlated (>= 0.2): {ranks[1]:.3f}"
+    )
+    return {
+        "factor": factor,
+        "estimated": estimated.tolist(),
+        "true": true.tolist(),
+        "spearman_spread_rollout_error": ranks,
+    }
+
+
 def _frames(path: Path, stride: int) -> int:
     """Window frames a file holds at ``stride``."""
     return (read_flow(path).frames.shape[1] - 1) // stride + 1
@@ -147,6 +216,7 @@ def main() -> None:
     p.add_argument("--refinement-steps", type=int, default=3)
     p.add_argument("--sigma-min", type=float, default=0.1)
     p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--ensemble", type=int, help="roll out with the mean of S refinements")
     args = p.parse_args()
     torch.set_num_threads(1)
     work = Path(args.workdir)
@@ -162,7 +232,11 @@ def main() -> None:
     for name, run in runs.items():
         started = time.perf_counter()
         results[name] = evaluate_run(
-            run, test_file, frames=frames, samples=args.samples if name != "mse" else None
+            run,
+            test_file,
+            frames=frames,
+            samples=args.samples if name != "mse" else None,
+            ensemble=args.ensemble if name != "mse" else None,
         )
         print(f"evaluated {name}: {time.perf_counter() - started:.0f} s")
     spacing = results["pde_refiner"]["physics"]["window_dt"]
@@ -205,13 +279,15 @@ def main() -> None:
             "(target 0.8-1.2)"
         )
     )
+    calibration = _calibrated(args, runs["pde_refiner"], train_file, results["pde_refiner"])
     (work / "results.json").write_text(
         json.dumps(
             {
                 n: {k: results[n][k] for k in ("prediction", "key")}
                 | {"uncertainty": results[n].get("uncertainty")}
                 for n in runs
-            },
+            }
+            | {"calibration": calibration},
             indent=1,
             default=float,
         )

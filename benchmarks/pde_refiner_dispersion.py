@@ -10,7 +10,9 @@ For windows of the held-out file (normalised frames ``z``, next frame ``u``), pr
   posterior of ``u`` given ``z`` is much wider than ``σ_k``) with ``ũ = u + σ_k ε`` (training
   input) and ``ũ = u⁰ + σ_k ε`` (inference input), and ``‖f‖ / ‖ε‖``;
 * the refined prediction's error, the spread of 4 samples (relative to their mean) and how far
-  refinement moved the prediction, ``‖u^K - u⁰‖ / ‖u‖``.
+  refinement moved the prediction, ``‖u^K - u⁰‖ / ‖u‖``;
+* the error of the mean of ``S`` refinements (``--ensemble``, seeds ``0..S-1``), the
+  next frame of an ensemble-mean rollout (``model.ensemble = S``).
 
 If the model finds none of the noise, each refinement step adds ``σ_k ε`` and removes nothing:
 the sample spread is ``≈ σ_1`` whatever the true error.
@@ -45,6 +47,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
+    p.add_argument("--ensemble", type=int, nargs="+", default=[2, 4, 8, 16], help="sizes S")
     p.add_argument("--starts", type=int, nargs="+", default=[0, 10, 20, 30], help="window frames")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -78,6 +81,9 @@ def main() -> None:
             f"refined rel L2 {_rel(samples[0], u):.4f}; spread of 4 samples {spread:.3g}; "
             f"‖u^K - u⁰‖/‖u‖ {_ratio(samples[0] - u0, u):.3g}"
         )
+        for size in args.ensemble:
+            model.ensemble = size
+            print(f"mean of {size} refinements: rel L2 {_rel(model.operator(z), u):.4f}")
 
 
 if __name__ == "__main__":

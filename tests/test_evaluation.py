@@ -398,6 +398,9 @@ def test_a_run_on_its_own_training_file_is_refused_unless_held_out(files, capsys
     assert results["trajectories"] == split["test"] and results["split"] == "test"
     assert results["keys"] == split["keys"]["test"] == [[0, i] for i in split["test"]]
     assert results["instances"] == 1
+    assert main([*command, "--split", "val", "--quiet"]) == 0  # for fitting a calibration
+    results = json.loads(Path(capsys.readouterr().out.splitlines()[-1][6:]).read_text())
+    assert results["trajectories"] == split["val"] and results["split"] == "val"
 
     assert main([*command, "--allow-training-data", "--limit", "1", "--quiet"]) == 0
     assert capsys.readouterr().err.startswith(f"warning: {train_file} holds 5 trajectories")

@@ -161,3 +161,33 @@ def test_a_training_config_names_it_with_its_backbone():
         SpectralRefinerError, match=r"model\.backbone: 'unet' is not a valid mapping"
     ):
         config_from_dict({"model": {"name": "pde_refiner", "backbone": "unet"}})
+
+
+def test_an_ensemble_rollout_is_the_mean_of_the_seeded_samples():
+    """``ensemble = 1`` is the single-sample call bit for bit; ``ensemble = S`` is the mean of
+    the samples with seeds 0..S-1, reproducible, and the mean of S identical samples is one."""
+    model, x = _refiner(sigma_min=0.3), _x(batch=3)
+    model.set_normalization(0.1, 1.5)
+    with torch.no_grad():
+        single = model(x)
+        model.ensemble = 1
+        assert torch.equal(model(x), single)
+        model.ensemble = 3
+        mean, again = model(x), model(x)
+        samples = torch.stack([model.sample(x, seed=s) for s in range(3)])
+        alone = model(x[1:2])
+        original = model.refine
+        model.refine = lambda z, seeds: original(z, [0] * len(seeds))  # identical samples
+        identical = model(x)
+    assert torch.equal(mean, again)
+    torch.testing.assert_close(mean, samples.mean(0), rtol=0, atol=1e-12)
+    assert (mean - single).abs().max() > 1e-6  # the other seeds count
+    torch.testing.assert_close(alone, mean[1:2], rtol=0, atol=1e-12)
+    torch.testing.assert_close(identical, single, rtol=0, atol=1e-12)
+
+
+def test_an_ensemble_of_zero_is_refused_in_one_line():
+    model = _refiner()
+    model.ensemble = 0
+    with pytest.raises(SpectralRefinerError, match="ensemble must be >= 1"):
+        model(_x())

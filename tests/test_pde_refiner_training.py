@@ -201,6 +201,21 @@ def test_evaluate_rolls_out_samples_keyed_per_instance(data_file, whole, capsys)
     )
 
 
+def test_evaluate_rolls_out_the_mean_of_an_ensemble(data_file, whole, capsys):
+    """``evaluate --ensemble 2``: its own key, a rollout whose first frame is the mean of the
+    samples with seeds 0 and 1 (not the single-sample one); ``--ensemble 1`` is refused."""
+    run, _ = whole
+    args = ["evaluate", "--run", str(run), "--data", str(data_file), "--rollout", "2"]
+    common = ["--limit", "2", "--allow-training-data", "--quiet"]
+    assert main([*args, *common]) == 0 and main([*args, "--ensemble", "2", *common]) == 0
+    (mean,) = (run / "evaluation").glob("*first2-f2-*-mean2.npz")
+    single = mean.with_name(mean.name.replace("-mean2", ""))
+    m, s = np.load(mean)["rel_l2_prediction"], np.load(single)["rel_l2_prediction"]
+    assert abs(m[0] - s[0]) > 1e-6
+    assert main([*args, "--ensemble", "1", "--quiet"]) == 2
+    assert "--ensemble: must be >= 2" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("data", ["kolmogorov-re1000", "mcwilliams-re1000"])
 def test_shipped_configs_pair_pde_refiner_with_its_mse_backbone(data):
     """The baseline is the same backbone, data and optimisation with K = 0: equal compute."""

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_refiner.evaluation import spearman, uncertainty
+from spectral_refiner.errors import SpectralRefinerError
+from spectral_refiner.evaluation import (
+    calibrated_times,
+    spearman,
+    spread_factor,
+    uncertainty,
+)
+from spectral_refiner.physics import vorticity_correlation
 
 
 def test_spearman_is_the_rank_formula_and_ranks_ties_by_their_mean():
@@ -101,3 +108,32 @@ def test_only_a_sampling_model_gives_samples(name, kwargs, message):
 
     with pytest.raises(SpectralRefinerError, match=message):
         check_samples(build_model(name, t_in=2, t_out=1, **kwargs), 3)
+
+
+def test_the_spread_factor_is_fitted_on_correlated_frames_only():
+    rng = np.random.default_rng(1)
+    spread = rng.uniform(0.05, 0.5, size=(3, 20))
+    correlation = np.where(np.arange(20) < 12, 0.9, 0.1) * np.ones((3, 1))
+    error = np.where(correlation >= 0.2, 1.7 * spread, 5.0)  # saturated frames must not count
+    assert spread_factor(spread, error, correlation) == pytest.approx(1.7, rel=1e-12)
+    with pytest.raises(SpectralRefinerError, match="no frame is still correlated"):
+        spread_factor(spread, error, np.zeros_like(spread))
+
+
+def test_calibrated_times_cross_where_the_equal_norm_identity_says():
+    """corr = 1 - |u - y|^2 / (2 |y|^2) for fields of equal norm (checked on the project's
+    correlation), so a spread a t scaled by lam crosses 0.8 at t = sqrt(0.4) / (lam a)."""
+    g = torch.Generator().manual_seed(0)
+    u, y = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float64)
+    u = u - u.mean()
+    y = y - y.mean()
+    u = u * y.norm() / u.norm()
+    identity = 1 - (u - y).square().sum() / (2 * y.square().sum())
+    torch.testing.assert_close(vorticity_correlation(u, y).squeeze(), identity)
+    times = np.linspace(0.0, 4.0, 401)
+    spread = np.stack([0.1 * times, 0.2 * times, 0.0 * times])
+    lam = 2.0
+    got = calibrated_times(spread, lam, times)
+    assert got[0] == pytest.approx(math.sqrt(0.4) / (lam * 0.1), abs=0.011)
+    assert got[1] == pytest.approx(math.sqrt(0.4) / (lam * 0.2), abs=0.011)
+    assert math.isinf(got[2])  # never below

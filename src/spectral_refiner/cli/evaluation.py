@@ -104,6 +104,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         **selection(args),
         samples=args.samples,
+        ensemble=args.ensemble,
         progress=not args.quiet,
     )
     _print_evaluation(results)
@@ -224,6 +225,13 @@ def add_evaluation_commands(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="also roll out S samples of a sampling model (pde_refiner): spread against error, "
         "estimated decorrelation time",
+    )
+    p.add_argument(
+        "--ensemble",
+        type=integer(2),
+        metavar="S",
+        help="roll out a pde_refiner with the mean of S refinement samples as each next frame "
+        "(a posterior-mean estimate; not the paper's single-sample rollout)",
     )
     add_device(p)
     add_threads(p)

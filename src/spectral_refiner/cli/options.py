@@ -129,7 +129,8 @@ def add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         choices=SPLITS,
-        help="use exactly the run's held-out test trajectories of its own training file",
+        help="use exactly the run's held-out test (or validation) trajectories of its own "
+        "training file",
     )
     p.add_argument(
         "--allow-training-data",

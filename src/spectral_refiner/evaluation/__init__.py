@@ -42,7 +42,13 @@ from .runs import (
     read_comparisons,
     read_evaluations,
 )
-from .uncertainty import sample_rollouts, spearman, uncertainty
+from .uncertainty import (
+    calibrated_times,
+    sample_rollouts,
+    spearman,
+    spread_factor,
+    uncertainty,
+)
 
 __all__ = [
     "CLOSURE_NAMES",
@@ -53,6 +59,7 @@ __all__ = [
     "Selection",
     "band_errors",
     "baselines",
+    "calibrated_times",
     "closure_label",
     "compare_hybrid",
     "compare_rollouts",
@@ -97,6 +104,7 @@ __all__ = [
     "rollout_verdict",
     "sample_rollouts",
     "spearman",
+    "spread_factor",
     "target_ratios",
     "trained_on",
     "tune_closure",

@@ -192,6 +192,7 @@ def evaluate_run(
     device: str = "cpu",
     select: Selection = HELD_OUT,
     samples: int | None = None,
+    ensemble: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the run's model on the file (module docstring); returns the results, which
@@ -213,6 +214,10 @@ def evaluate_run(
         Also roll out this many samples of a sampling model (PDE-Refiner) and report their
         spread against the true error and the estimated decorrelation time
         (:mod:`~.uncertainty`; results under ``"uncertainty"``, arrays ``uncertainty_*``).
+    ensemble : int, optional
+        Roll out a PDE-Refiner with the mean of this many refinement samples as each next
+        frame (:class:`~spectral_refiner.models.PDERefiner`; the sampled rollouts of
+        ``samples`` stay single-sample).
     """
     data = open_run_data(run_dir, data_file, select)
     model, dt = data.model, data.dt
@@ -232,6 +237,9 @@ def evaluate_run(
         check_refinable(model, str(data.run.path))
     if samples is not None:
         check_samples(model, samples)
+    if ensemble is not None:
+        check_samples(model, ensemble, "--ensemble")
+        model.ensemble = ensemble
     n = data.trained_resolution
     residual = data.residual(n, device)
     equation = residual.equation
@@ -254,6 +262,7 @@ def evaluate_run(
         refine_steps=steps if refine else None,
         samples=samples,
         closure=select.closure,
+        ensemble=ensemble,
     )
     results: dict[str, Any] = {
         "key": key,
@@ -270,6 +279,7 @@ def evaluate_run(
         "resolution": n,
         "frames": frames,
         "refine_steps": steps if refine else None,
+        "ensemble": ensemble,
         "closure": select.closure,
         "times": times.tolist(),
         "physics": {
@@ -279,7 +289,7 @@ def evaluate_run(
             "window_dt": dt,
         },
     }
-    total = frames * (1 + refine + (samples or 0))
+    total = frames * ((ensemble or 1) + refine + (samples or 0))
     bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
     started = time.perf_counter()
     pred, columns = rollout_estimates(model, w_in, frames, residual, bar=bar)

@@ -19,7 +19,9 @@ resolution (a learned closure trained at another resolution or for another equat
 Held-out data. Every trajectory carries its key ``(seed, index)``; the run's ``split.json``
 records the keys it trained and validated on. A file holding any of them is refused (one
 line naming how many and which file), unless ``allow_training_data`` (then a warning);
-``split="test"`` selects exactly the run's held-out test trajectories of its own training file.
+``split="test"`` selects exactly the run's held-out test trajectories of its own training file,
+``split="val"`` its validation trajectories (not trained on, but they chose the checkpoint: for
+fitting a calibration, not for reporting a test figure).
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ __all__ = [
     "trained_on",
 ]
 
-SPLITS = ("test",)
+SPLITS = ("test", "val")
 
 
 @dataclass(frozen=True)
 class Selection:
     """Which trajectories of a file a run meets, and what it may meet (module docstring):
-    ``split`` (``"test"``: the run's held-out test trajectories of its training file),
+    ``split`` (``"test"``: the run's held-out test trajectories of its training file,
+    ``"val"``: its validation ones),
     ``allow_training_data`` (warn instead of refusing trajectories the run trained or
     validated on), ``physics_from_file`` (use the file's ν, drag and forcing, with a note),
     ``closure`` (a closure spec for the residual, the estimate and the refiner, overriding the

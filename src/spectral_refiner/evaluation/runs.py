@@ -67,13 +67,16 @@ def evaluation_key(
     refine_steps: int | None,
     samples: int | None = None,
     closure: dict[str, Any] | None = None,
+    ensemble: int | None = None,
 ) -> str:
     """The name of an evaluation's files (module docstring); ``refine_steps`` None: unrefined;
     ``samples``: the number of sampled rollouts of an uncertainty evaluation (None: none);
-    ``closure`` None: the run's own residual."""
+    ``closure`` None: the run's own residual; ``ensemble``: refinements averaged per frame
+    (None: one)."""
     key = f"{data}-{split}-f{frames}-n{resolution}"
     key = key if refine_steps is None else f"{key}-refined{refine_steps}"
     key = key if closure is None else f"{key}-closure{closure_label(closure)}"
+    key = key if ensemble is None else f"{key}-mean{ensemble}"
     return key if samples is None else f"{key}-samples{samples}"
 
 

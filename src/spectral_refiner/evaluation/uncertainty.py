@@ -24,6 +24,14 @@ Also per instance the *estimated decorrelation time*, the
 first time ``a_t`` drops below the threshold (0.8, as in PDE-Refiner, Lippe et al. 2023,
 which estimates a rollout's correlation time from the agreement of its samples), beside the
 true one, the first time ``c_t`` does; with their medians over instances.
+
+Calibrated spread. Samples that are under-dispersed agree too long. :func:`spread_factor`
+fits one factor ``λ``, the median of ``e_t / σ_t`` over frames still correlated, on
+trajectories the model did not train on (the run's validation split), so that ``λ σ_t``
+estimates the error ``e_t`` of the rollout; :func:`calibrated_times` turns it into a
+correlation through the identity for fields of equal norm,
+``corr(u, y) = 1 - ‖u - y‖² / (2‖y‖²)``, i.e. ``ĉ_t = 1 - (λ σ_t)² / 2``, and reports the first
+time ``ĉ_t`` drops below the threshold.
 """
 
 from __future__ import annotations
@@ -42,22 +50,29 @@ from ..physics import Residual, vorticity_correlation
 from ..training import sample_seeds
 from .metrics import high_correlation_time
 
-__all__ = ["check_samples", "sample_rollouts", "spearman", "uncertainty"]
+__all__ = [
+    "calibrated_times",
+    "check_samples",
+    "sample_rollouts",
+    "spearman",
+    "spread_factor",
+    "uncertainty",
+]
 
 THRESHOLD = 0.8
 CORRELATED = 0.2  # frames with a true correlation at least this are "still correlated"
 
 
-def check_samples(model: NeuralOperator, samples: int) -> None:
+def check_samples(model: NeuralOperator, samples: int, option: str = "--samples") -> None:
     """Refuse ``samples`` for a model that cannot sample, or fewer than 2 samples."""
     if not callable(getattr(model, "sample", None)) or not getattr(model, "steps", 0):
         raise SpectralRefinerError(
-            f"--samples needs a model that samples (pde_refiner with refinement_steps >= 1); "
+            f"{option} needs a model that samples (pde_refiner with refinement_steps >= 1); "
             f"this run's model is {model.name}"
             + (" without refinement steps" if model.name == "pde_refiner" else "")
         )
     if samples < 2:
-        raise SpectralRefinerError(f"--samples must be at least 2 for a spread, got {samples}")
+        raise SpectralRefinerError(f"{option} must be at least 2, got {samples}")
 
 
 @torch.no_grad()
@@ -156,6 +171,25 @@ def uncertainty(
         "median_true_time": _finite(median_true),
     }
     return summary, arrays
+
+
+def spread_factor(spread: np.ndarray, error: np.ndarray, correlation: np.ndarray) -> float:
+    """``λ = median(e / σ)`` over the frames with ``correlation ≥ 0.2`` (module docstring);
+    arrays ``(B, T)`` of spread, true error and true correlation."""
+    keep = (np.asarray(correlation) >= CORRELATED) & (np.asarray(spread) > 0)
+    if not keep.any():
+        raise SpectralRefinerError(
+            "spread_factor: no frame is still correlated with a nonzero spread: fit on a "
+            "shorter rollout or more trajectories"
+        )
+    return float(np.median(np.asarray(error)[keep] / np.asarray(spread)[keep]))
+
+
+def calibrated_times(spread: np.ndarray, factor: float, times: np.ndarray) -> np.ndarray:
+    """Per instance the first time ``1 - (λ σ_t)² / 2`` drops below 0.8 (module docstring;
+    ``inf`` if never), from the spread ``(B, T)`` at ``times (T,)`` and ``λ = factor``."""
+    estimated = 1.0 - 0.5 * (factor * np.asarray(spread)) ** 2
+    return np.array([high_correlation_time(c, times, THRESHOLD) for c in estimated])
 
 
 def _finite(value: float) -> float | None:

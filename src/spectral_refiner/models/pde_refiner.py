@@ -37,6 +37,12 @@ Noise is keyed per instance: instance ``i`` of a call with seed ``s`` draws its 
 generator seeded with ``s`` (or with ``seeds[i]``), so its refinement does not depend on what
 else is in the batch; ``S`` samples with seeds ``0..S-1`` give the spread used as an
 uncertainty estimate.
+
+Rolling out with the ensemble mean (``model.ensemble = S``, ``evaluate --ensemble S``) makes
+the next frame the mean of ``S`` refinements with seeds ``0..S-1``,
+``ū = (1/S) Σ_s u^K(ε^s)``, a Monte-Carlo estimate of the posterior mean: the noise a single
+sample keeps (the part the denoiser cannot find) averages out. This is *not* the paper's
+rollout, which chains one sample per step; ``S = 1`` (the default) is that rollout.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ class PDERefiner(NeuralOperator):
         self.config["backbone"] = {"name": name, **spec}  # the default, made explicit
         self.t_in, self.t_out = t_in, 1
         self.steps, self.sigma_min = refinement_steps, sigma_min
+        self.ensemble = 1  # refinements averaged per call (module docstring); not a weight
         if refinement_steps:
             if "condition_on" not in inspect.signature(MODELS[name].__init__).parameters:
                 takes = sorted(
@@ -170,7 +177,16 @@ class PDERefiner(NeuralOperator):
         return u
 
     def operator(self, z: torch.Tensor) -> torch.Tensor:
-        return self.refine(z, [0] * z.shape[0])
+        """``u^K`` with seed 0, or with ``ensemble = S > 1`` the mean ``(1/S) Σ_s u^K`` of the
+        refinements with seeds ``0..S-1`` (every instance the same seed)."""
+        if self.ensemble < 1:
+            raise SpectralRefinerError(
+                f"pde_refiner: ensemble must be >= 1 refinements, got {self.ensemble}"
+            )
+        b = z.shape[0]
+        if self.ensemble == 1 or not self.steps:  # one sample, or a deterministic model
+            return self.refine(z, [0] * b)
+        return torch.stack([self.refine(z, [s] * b) for s in range(self.ensemble)]).mean(0)
 
     def sample(self, w_in: torch.Tensor, seed: int | Sequence[int]) -> torch.Tensor:
         """The refinement of ``w_in`` with noise seed ``seed`` (one for every instance, or one
