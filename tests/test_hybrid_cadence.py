@@ -122,3 +122,20 @@ def test_gradient_through_corrections_every_two_frames_matches_finite_difference
             p[at] = saved
         assert float(grad) != 0.0
         assert float(grad) == pytest.approx(float(up - down) / 2e-6, rel=1e-6, abs=1e-12)
+
+
+def test_a_rollout_continued_frame_by_frame_keeps_a_cadence_longer_than_a_frame():
+    """compare-hybrid advances one frame at a time: with ``first_frame`` the frames are the
+    whole rollout's (to float64 round-off of the transforms between calls); without it the
+    correction every 2 frames would never come."""
+    _, eq, corrector, w0 = setup(gain=0.5)
+    hybrid = SolverInTheLoop(eq, corrector, every=8)
+    with torch.no_grad():
+        whole = rollout(hybrid, w0, 6, 4, 0.02)
+        w, parts, fresh = w0, [], w0
+        for k in range(6):
+            w = rollout(hybrid, w, 1, 4, 0.02, first_frame=k)[:, 0]
+            fresh = rollout(hybrid, fresh, 1, 4, 0.02)[:, 0]
+            parts.append(w)
+    torch.testing.assert_close(torch.stack(parts, dim=1), whole, rtol=0, atol=1e-12)
+    assert float((fresh - whole[:, -1]).abs().max()) > 1e-4

@@ -60,6 +60,7 @@ def rollout(
     *,
     scheme: IMEXScheme | str = "rk4-cn",
     checkpoint: bool = False,
+    first_frame: int = 0,
 ) -> torch.Tensor:
     """The fields after ``1..frames`` times ``steps_per_frame`` steps of size ``dt``.
 
@@ -82,6 +83,9 @@ def rollout(
         Time-stepping scheme (default ``rk4-cn``).
     checkpoint : bool
         Recompute each frame's steps in the backward pass instead of storing them.
+    first_frame : int
+        Frames already advanced since the cadence's start (a rollout continued frame by
+        frame keeps a correction every ``m`` frames in phase; 0 for a fresh one).
 
     Returns
     -------
@@ -118,7 +122,7 @@ def rollout(
     def advance(w_hat: torch.Tensor, k: int) -> torch.Tensor:
         for _ in range(calls):
             w_hat = step(w_hat)
-        return hybrid.correct(w_hat) if span > 1 and (k + 1) % span == 0 else w_hat
+        return hybrid.correct(w_hat) if span > 1 and (first_frame + k + 1) % span == 0 else w_hat
 
     w_hat = grid.rfft(w0.to(device=grid.device, dtype=grid.dtype))
     out = []
