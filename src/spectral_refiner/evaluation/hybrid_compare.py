@@ -84,9 +84,10 @@ class _Method:
     steps_per_frame: int
     dt: float
 
-    def advance(self, w: torch.Tensor, frames: int) -> torch.Tensor:
-        """``frames`` frames ``(B, frames, g, g)`` after ``w`` ``(B, g, g)``."""
-        return rollout(self.step, w, frames, self.steps_per_frame, self.dt)
+    def advance(self, w: torch.Tensor, frames: int, first: int = 0) -> torch.Tensor:
+        """``frames`` frames ``(B, frames, g, g)`` after ``w`` ``(B, g, g)``, the ``first``-th
+        frame of the rollout (a hybrid's correction cadence keeps its phase)."""
+        return rollout(self.step, w, frames, self.steps_per_frame, self.dt, first_frame=first)
 
 
 def _steps(spf: int, dt: float, n: int, g: int) -> tuple[int, float]:
@@ -139,7 +140,7 @@ def _run(
     with torch.no_grad():
         for k in range(frames):
             try:
-                w = method.advance(w, 1)[:, 0]
+                w = method.advance(w, 1, first=k)[:, 0]
             except SpectralRefinerError:
                 return out, k
             out[:, k] = resample(w.to(w0.dtype), n)

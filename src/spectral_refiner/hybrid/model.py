@@ -71,7 +71,7 @@ class HybridModel(NeuralOperator):
     correct_every : int
         State form only: the state is corrected after every ``m``-th coarse step
         (:class:`~.solvers.SolverInTheLoop`; 1: every step); ``m`` divides
-        ``steps_per_frame``.
+        ``steps_per_frame`` or is a multiple of it (a correction every ``m / s`` frames).
     base : str
         ``two-thirds`` (the coarse solver on the ``n``² grid) or ``all-modes`` (on the
         ``3n/2``² grid, every stored mode dealiased; module docstring).
@@ -137,12 +137,13 @@ class HybridModel(NeuralOperator):
         if (
             int(correct_every) != correct_every
             or correct_every < 1
-            or (steps_per_frame % correct_every or (form == "closure" and correct_every != 1))
+            or (steps_per_frame % correct_every and correct_every % steps_per_frame)
+            or (form == "closure" and correct_every != 1)
         ):
             raise SpectralRefinerError(
-                f"hybrid: correct_every={correct_every} must be a positive divisor of "
-                f"steps_per_frame={steps_per_frame}, and 1 in the closure form (its term acts in "
-                "every stage): set model.correct_every accordingly"
+                f"hybrid: correct_every={correct_every} must be a positive divisor or multiple "
+                f"of steps_per_frame={steps_per_frame}, and 1 in the closure form (its term acts "
+                "in every stage): set model.correct_every accordingly"
             )
         spec = dict(corrector or {"name": "cnn"})
         self.config["corrector"] = dict(spec)  # the default, made explicit

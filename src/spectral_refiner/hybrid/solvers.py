@@ -162,11 +162,16 @@ class SolverInTheLoop(_Hybrid):
 
     def stepper(self, dt: float, scheme: IMEXScheme | str = "rk4-cn") -> Stepper:
         """``m`` coarse steps of ``dt`` followed by the correction."""
-        step, every, grid = imex_stepper(self.equation, dt, scheme), self.every, self.grid
+        step, every = imex_stepper(self.equation, dt, scheme), self.every
 
         def corrected(w_hat: torch.Tensor) -> torch.Tensor:
             for _ in range(every):
                 w_hat = step(w_hat)
-            return w_hat + _correction(self.corrector, grid, w_hat)
+            return self.correct(w_hat)
 
         return corrected
+
+    def correct(self, w_hat: torch.Tensor) -> torch.Tensor:
+        """``ω̂ + ĉ(ω̂)``: the correction alone (a cadence longer than a frame,
+        :func:`~.unroll.rollout`)."""
+        return w_hat + _correction(self.corrector, self.grid, w_hat)

@@ -36,6 +36,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..errors import SpectralRefinerError
 from ..physics import IMEXScheme, get_scheme, sobolev_norm
+from ..physics.time_stepping import imex_stepper
 from .solvers import LearnedClosure, SolverInTheLoop
 
 __all__ = ["rollout", "unrolled_loss"]
@@ -59,6 +60,7 @@ def rollout(
     *,
     scheme: IMEXScheme | str = "rk4-cn",
     checkpoint: bool = False,
+    first_frame: int = 0,
 ) -> torch.Tensor:
     """The fields after ``1..frames`` times ``steps_per_frame`` steps of size ``dt``.
 
@@ -68,7 +70,9 @@ def rollout(
         The corrected solver (or any object with ``grid``, ``max_speed`` and
         ``stepper(dt, scheme)``; one call of the stepper's map advances
         ``hybrid.steps_per_call`` steps, 1 if it has none, which must divide
-        ``steps_per_frame``).
+        ``steps_per_frame`` or be a multiple ``m`` of it: then the frames are plain coarse
+        steps and ``hybrid.correct`` follows every ``m``-th frame, the same map sampled
+        at the frames).
     w0 : Tensor
         Initial vorticity ``(B, n, n)`` on the hybrid's grid.
     frames, steps_per_frame : int
@@ -79,6 +83,9 @@ def rollout(
         Time-stepping scheme (default ``rk4-cn``).
     checkpoint : bool
         Recompute each frame's steps in the backward pass instead of storing them.
+    first_frame : int
+        Frames already advanced since the cadence's start (a rollout continued frame by
+        frame keeps a correction every ``m`` frames in phase; 0 for a fresh one).
 
     Returns
     -------
@@ -100,17 +107,22 @@ def rollout(
             f"steps_per_frame must be >= 1 and dt > 0, got {steps_per_frame} and {dt}"
         )
     per_call = getattr(hybrid, "steps_per_call", 1)
-    if steps_per_frame % per_call:
+    if steps_per_frame % per_call and per_call % steps_per_frame:
         raise SpectralRefinerError(
             f"the hybrid corrects every {per_call} steps, which does not divide the "
-            f"{steps_per_frame} steps per frame: choose a divisor of steps_per_frame"
+            f"{steps_per_frame} steps per frame nor is a multiple of them: choose a divisor "
+            "or a multiple of steps_per_frame"
         )
-    step = hybrid.stepper(dt, scheme)
+    if per_call <= steps_per_frame:
+        step, calls, span = hybrid.stepper(dt, scheme), steps_per_frame // per_call, 1
+    else:  # plain frames, the correction after every span-th one
+        step = imex_stepper(hybrid.equation, dt, scheme)
+        calls, span = steps_per_frame, per_call // steps_per_frame
 
-    def advance(w_hat: torch.Tensor) -> torch.Tensor:
-        for _ in range(steps_per_frame // per_call):
+    def advance(w_hat: torch.Tensor, k: int) -> torch.Tensor:
+        for _ in range(calls):
             w_hat = step(w_hat)
-        return w_hat
+        return hybrid.correct(w_hat) if span > 1 and (first_frame + k + 1) % span == 0 else w_hat
 
     w_hat = grid.rfft(w0.to(device=grid.device, dtype=grid.dtype))
     out = []
@@ -124,9 +136,9 @@ def rollout(
         if courant > scheme.max_courant:
             raise _blew_up(t, f"CFL number {courant:.3g} > {scheme.max_courant}")
         if checkpoint and torch.is_grad_enabled():
-            w_hat = _checkpoint(advance, w_hat, use_reentrant=False)
+            w_hat = _checkpoint(advance, w_hat, k, use_reentrant=False)
         else:
-            w_hat = advance(w_hat)
+            w_hat = advance(w_hat, k)
         out.append(grid.irfft(w_hat))
     result = torch.stack(out, dim=1)
     if not bool(torch.isfinite(result.detach()).all()):
