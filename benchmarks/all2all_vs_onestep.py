@@ -10,12 +10,13 @@ lead, their ratio (one-step / all2all: above 1 where all2all is better) and the 
 
     python -m benchmarks.all2all_vs_onestep [--workdir bench-all2all] [--epochs 20]
         [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log|power]
-        [--lead-power 2]
+        [--lead-power 2] [--residual]
 
 ``--lead-sampling``: how all2all draws its pairs (``data.lead_sampling``: uniform over the
 pairs, over the lead times, in log lead time, or ``P(d) ∝ d^-p``, ``p = --lead-power``); its
 run is ``all2all`` for ``pairs``, else ``all2all-MODE`` (``all2all-powerP``). The one-step
-run is the same for every mode.
+run is the same for every mode. ``--residual``: both runs use the residual form of the model
+(``model.residual=true``, ``w_out = w_in + σ G``; runs ``…-residual``).
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ MODEL = {"name": "fno2d", "width": 16, "modes": 8, "n_layers": 3, "condition_on"
 
 
 def run(
-    data: str, out: Path, max_lead: float, epochs: int, sampling: str = "pairs", power: float = 2
+    data: str,
+    out: Path,
+    max_lead: float,
+    epochs: int,
+    sampling: str = "pairs",
+    power: float = 2,
+    residual: bool = False,
 ) -> tuple[torch.nn.Module, list[int]]:
     config = apply_config_overrides(
-        TrainConfig(model=dict(MODEL), device="cpu"),
+        TrainConfig(model=dict(MODEL, residual=residual), device="cpu"),
         [
             f"data.file={data}",
             "data.sampling=all2all",
@@ -75,6 +82,7 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=32)
     parser.add_argument("--lead-sampling", choices=LEAD_SAMPLINGS, default="pairs")
     parser.add_argument("--lead-power", type=float, default=2.0)
+    parser.add_argument("--residual", action="store_true", help="w_out = w_in + σ G")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -95,9 +103,12 @@ def main() -> None:
     mode = args.lead_sampling
     name = "all2all" if mode == "pairs" else f"all2all-{mode}"
     name += f"{args.lead_power:g}" if mode == "power" else ""
+    tail = "-residual" if args.residual else ""
     data = str(path.resolve())
-    all2all, test = run(data, work / name, D * dt, args.epochs, mode, args.lead_power)
-    onestep, _ = run(str(path.resolve()), work / "onestep", dt, args.epochs)
+    all2all, test = run(
+        data, work / (name + tail), D * dt, args.epochs, mode, args.lead_power, args.residual
+    )
+    onestep, _ = run(data, work / ("onestep" + tail), dt, args.epochs, residual=args.residual)
     frames = flow.frames[test]  # (N, T, n, n), the runs' test trajectories
     grid = flow.equation().grid
     print(f"{'lead':>6s} {'all2all':>9s} {'one-step':>9s} {'ratio':>6s}")

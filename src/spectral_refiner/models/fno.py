@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import SpectralRefinerError
 from .base import NeuralOperator, register
 from .conditioning import FiLM, ScalarEmbedding, check_condition_on, embed
 from .layers import ChannelLinear, ChannelMLP, fourier_layers, periodic_encoding, time_encoding
@@ -48,6 +49,10 @@ class FNO2d(NeuralOperator):
     condition_max : float, optional
         The largest conditioning value the model is trained for (e.g. the maximum lead time of
         all2all training); a call beyond it is an error. Default: unchecked.
+    residual : bool
+        Predict the increment of the last input frame, ``w_out = w_in[-1] + σ G(z)`` (the
+        residual form of :class:`~.base.NeuralOperator`; a zero head is the identity). Default
+        false: the output is ``σ G(z) + μ``.
     """
 
     def __init__(
@@ -62,11 +67,17 @@ class FNO2d(NeuralOperator):
         mlp_ratio: float = 0.0,
         condition_on: str | None = None,
         condition_max: float | None = None,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
         self.conditioning = check_condition_on(self.name, condition_on)
         self.condition_max = condition_max
+        if not isinstance(residual, bool):
+            raise SpectralRefinerError(
+                f"{self.name}: residual={residual!r} must be true or false (model.residual)"
+            )
+        self.residual = residual
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.
