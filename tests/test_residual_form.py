@@ -84,3 +84,26 @@ def test_bad_residual_is_one_line_exit_2(data_file, tmp_path, capsys):  # noqa: 
 def test_residual_run_trains(data_file, tmp_path):  # noqa: F811
     model = {"name": "fno2d", "width": 6, "modes": 3, "n_layers": 2, "residual": True}
     assert run_train(tmp_path, data_file, "ok", 4, model=model) == 0
+
+
+def test_lead_scaled_increment_is_tau_times_the_residual_one():
+    """Same weights: residual_lead(x, τ) - x[-1] = τ (residual(x, τ) - x[-1]) per instance, and
+    a zeroed head is the identity bit for bit."""
+    res, lead = _model(residual=True), _model(residual=True, residual_lead=True)
+    lead.load_state_dict(res.state_dict())
+    x, tau = _x(3), torch.tensor([0.1, 0.5, 2.0], dtype=torch.float64)
+    with torch.no_grad():
+        a, b = res(x, lead_time=tau) - x[:, -1:], lead(x, lead_time=tau) - x[:, -1:]
+        assert torch.allclose(b, tau.view(-1, 1, 1, 1) * a, atol=1e-12)
+        for p in lead.projection.fc2.parameters():
+            p.zero_()
+        assert torch.equal(lead(x, lead_time=tau), x[:, -1:].expand(-1, 3, -1, -1))
+
+
+def test_lead_scaling_needs_the_residual_form_and_the_lead_time():
+    with pytest.raises(SpectralRefinerError, match="residual_lead needs residual=true"):
+        build_model("fno2d", residual_lead=True, condition_on="lead_time")
+    with pytest.raises(SpectralRefinerError, match="residual_lead needs residual=true"):
+        build_model("fno2d", residual=True, residual_lead=True)
+    with pytest.raises(SpectralRefinerError, match="needs the call's lead_time"):
+        _model(residual=True, residual_lead=True)(_x())

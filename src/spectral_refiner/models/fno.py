@@ -53,6 +53,9 @@ class FNO2d(NeuralOperator):
         Predict the increment of the last input frame, ``w_out = w_in[-1] + σ G(z)`` (the
         residual form of :class:`~.base.NeuralOperator`; a zero head is the identity). Default
         false: the output is ``σ G(z) + μ``.
+    residual_lead : bool
+        With ``residual`` and ``condition_on="lead_time"``: scale the increment by the lead
+        time, ``w_out = w_in[-1] + τ σ G(z, τ)``. Default false.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class FNO2d(NeuralOperator):
         condition_on: str | None = None,
         condition_max: float | None = None,
         residual: bool = False,
+        residual_lead: bool = False,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
@@ -77,7 +81,11 @@ class FNO2d(NeuralOperator):
             raise SpectralRefinerError(
                 f"{self.name}: residual={residual!r} must be true or false (model.residual)"
             )
-        self.residual = residual
+        if residual_lead and not (residual and condition_on == "lead_time"):
+            raise SpectralRefinerError(
+                f"{self.name}: residual_lead needs residual=true and condition_on=lead_time"
+            )
+        self.residual, self.residual_lead = residual, bool(residual_lead)
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.
