@@ -105,5 +105,13 @@ def test_lead_scaling_needs_the_residual_form_and_the_lead_time():
         build_model("fno2d", residual_lead=True, condition_on="lead_time")
     with pytest.raises(SpectralRefinerError, match="residual_lead needs residual=true"):
         build_model("fno2d", residual=True, residual_lead=True)
-    with pytest.raises(SpectralRefinerError, match="needs the call's lead_time"):
-        _model(residual=True, residual_lead=True)(_x())
+
+
+def test_lead_scaling_without_lead_time_is_the_unscaled_residual_form():
+    """The fixed-window call (no lead_time, e = 0) leaves the increment unscaled."""
+    res, lead = _model(residual=True), _model(residual=True, residual_lead=True)
+    lead.load_state_dict(res.state_dict())
+    x = _x(4)
+    with torch.no_grad():
+        assert torch.equal(lead(x), res(x))
+        assert not torch.allclose(lead(x, lead_time=0.5), res(x, lead_time=0.5))

@@ -61,7 +61,8 @@ class NeuralOperator(nn.Module):
     without data normalisation): a zero ``G`` is the identity bit for bit, so a short lead
     needs only a small correction. With :attr:`residual_lead` as well, the increment is
     scaled by the call's lead time, ``w_out = w_in[-1] + τ σ G(z, τ)``: ``G`` then learns the
-    mean rate of change ``(w(t + τ) - w(t)) / τ``, which tends to ``∂w/∂t`` as ``τ -> 0``.
+    mean rate of change ``(w(t + τ) - w(t)) / τ``, which tends to ``∂w/∂t`` as ``τ -> 0`` (a
+    call without ``lead_time``, the fixed-window one, leaves the increment unscaled).
 
     Refinement. A class whose head is linear in its weights and can be widened sets
     ``refinable = True``; Spectral-Refiner, ``predict --refine``, ``evaluate --refine`` and
@@ -145,11 +146,7 @@ class NeuralOperator(nn.Module):
         if self.data_normalization:
             mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
             w_in, scale = (w_in - mean) / std, std
-        if self.residual_lead:
-            if "lead_time" not in values:
-                raise SpectralRefinerError(
-                    f"{self.name} with residual_lead needs the call's lead_time=τ"
-                )
+        if self.residual_lead and "lead_time" in values:
             scale = scale * values["lead_time"].view(-1, 1, 1, 1)
         return torch.addcmul(last, self.operator(w_in, **values), scale)
 
