@@ -10,7 +10,7 @@ lead, their ratio (one-step / all2all: above 1 where all2all is better) and the 
 
     python -m benchmarks.all2all_vs_onestep [--workdir bench-all2all] [--epochs 20]
         [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log|power]
-        [--lead-power 2] [--residual | --residual-lead] [--seed 0]
+        [--lead-power 2] [--residual | --residual-lead] [--seed 0] [--width 16]
 
 ``--lead-sampling``: how all2all draws its pairs (``data.lead_sampling``: uniform over the
 pairs, over the lead times, in log lead time, or ``P(d) ∝ d^-p``, ``p = --lead-power``); its
@@ -20,7 +20,8 @@ run is the same for every mode. ``--residual``: both runs use the residual form 
 the increment scaled by the lead time (``model.residual_lead=true``, ``w_out = w_in + τ σ G``;
 runs ``…-residual-lead``). ``--seed S``: the
 training seed of both runs (initialisation, batches and the train/val/test split of the
-trajectories; runs ``…-seedS`` for S ≠ 0).
+trajectories; runs ``…-seedS`` for S ≠ 0). ``--width W``: the FNO2d's channels (runs
+``…-wW`` for W ≠ 16).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def run(
     power: float = 2,
     residual: str = "",
     seed: int = 0,
+    width: int = MODEL["width"],
 ) -> tuple[torch.nn.Module, list[int]]:
-    form = {"residual": residual != "", "residual_lead": residual == "lead"}
+    form = {"residual": residual != "", "residual_lead": residual == "lead", "width": width}
     config = apply_config_overrides(
         TrainConfig(model=dict(MODEL, **form), device="cpu", seed=seed),
         [
@@ -92,6 +94,7 @@ def main() -> None:
     form.add_argument("--residual", action="store_true", help="w_out = w_in + σ G")
     form.add_argument("--residual-lead", action="store_true", help="w_out = w_in + τ σ G")
     parser.add_argument("--seed", type=int, default=0, help="training seed of both runs")
+    parser.add_argument("--width", type=int, default=MODEL["width"], help="FNO2d channels")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -115,11 +118,12 @@ def main() -> None:
     res = "lead" if args.residual_lead else "state" if args.residual else ""
     tail = {"": "", "state": "-residual", "lead": "-residual-lead"}[res]
     tail += f"-seed{args.seed}" if args.seed else ""
-    data, seed = str(path.resolve()), args.seed
+    tail += f"-w{args.width}" if args.width != MODEL["width"] else ""
+    data, seed, width = str(path.resolve()), args.seed, args.width
     all2all, test = run(
-        data, work / (name + tail), D * dt, args.epochs, mode, args.lead_power, res, seed
+        data, work / (name + tail), D * dt, args.epochs, mode, args.lead_power, res, seed, width
     )
-    onestep, _ = run(data, work / ("onestep" + tail), dt, args.epochs, residual=res, seed=seed)
+    onestep, _ = run(data, work / ("onestep" + tail), dt, args.epochs, "pairs", 2, res, seed, width)
     frames = flow.frames[test]  # (N, T, n, n), the runs' test trajectories
     grid = flow.equation().grid
     print(f"{'lead':>6s} {'all2all':>9s} {'one-step':>9s} {'ratio':>6s}")
