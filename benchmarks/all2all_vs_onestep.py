@@ -10,12 +10,18 @@ lead, their ratio (one-step / all2all: above 1 where all2all is better) and the 
 
     python -m benchmarks.all2all_vs_onestep [--workdir bench-all2all] [--epochs 20]
         [--max-lead 8] [--trajectories 32] [--lead-sampling pairs|leads|log|power]
-        [--lead-power 2]
+        [--lead-power 2] [--residual | --residual-lead] [--seed 0] [--width 16]
 
 ``--lead-sampling``: how all2all draws its pairs (``data.lead_sampling``: uniform over the
 pairs, over the lead times, in log lead time, or ``P(d) ∝ d^-p``, ``p = --lead-power``); its
 run is ``all2all`` for ``pairs``, else ``all2all-MODE`` (``all2all-powerP``). The one-step
-run is the same for every mode.
+run is the same for every mode. ``--residual``: both runs use the residual form of the model
+(``model.residual=true``, ``w_out = w_in + σ G``; runs ``…-residual``); ``--residual-lead``:
+the increment scaled by the lead time (``model.residual_lead=true``, ``w_out = w_in + τ σ G``;
+runs ``…-residual-lead``). ``--seed S``: the
+training seed of both runs (initialisation, batches and the train/val/test split of the
+trajectories; runs ``…-seedS`` for S ≠ 0). ``--width W``: the FNO2d's channels (runs
+``…-wW`` for W ≠ 16).
 """
 
 from __future__ import annotations
@@ -41,10 +47,19 @@ MODEL = {"name": "fno2d", "width": 16, "modes": 8, "n_layers": 3, "condition_on"
 
 
 def run(
-    data: str, out: Path, max_lead: float, epochs: int, sampling: str = "pairs", power: float = 2
+    data: str,
+    out: Path,
+    max_lead: float,
+    epochs: int,
+    sampling: str = "pairs",
+    power: float = 2,
+    residual: str = "",
+    seed: int = 0,
+    width: int = MODEL["width"],
 ) -> tuple[torch.nn.Module, list[int]]:
+    form = {"residual": residual != "", "residual_lead": residual == "lead", "width": width}
     config = apply_config_overrides(
-        TrainConfig(model=dict(MODEL), device="cpu"),
+        TrainConfig(model=dict(MODEL, **form), device="cpu", seed=seed),
         [
             f"data.file={data}",
             "data.sampling=all2all",
@@ -75,6 +90,11 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=32)
     parser.add_argument("--lead-sampling", choices=LEAD_SAMPLINGS, default="pairs")
     parser.add_argument("--lead-power", type=float, default=2.0)
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--residual", action="store_true", help="w_out = w_in + σ G")
+    form.add_argument("--residual-lead", action="store_true", help="w_out = w_in + τ σ G")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of both runs")
+    parser.add_argument("--width", type=int, default=MODEL["width"], help="FNO2d channels")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -95,9 +115,15 @@ def main() -> None:
     mode = args.lead_sampling
     name = "all2all" if mode == "pairs" else f"all2all-{mode}"
     name += f"{args.lead_power:g}" if mode == "power" else ""
-    data = str(path.resolve())
-    all2all, test = run(data, work / name, D * dt, args.epochs, mode, args.lead_power)
-    onestep, _ = run(str(path.resolve()), work / "onestep", dt, args.epochs)
+    res = "lead" if args.residual_lead else "state" if args.residual else ""
+    tail = {"": "", "state": "-residual", "lead": "-residual-lead"}[res]
+    tail += f"-seed{args.seed}" if args.seed else ""
+    tail += f"-w{args.width}" if args.width != MODEL["width"] else ""
+    data, seed, width = str(path.resolve()), args.seed, args.width
+    all2all, test = run(
+        data, work / (name + tail), D * dt, args.epochs, mode, args.lead_power, res, seed, width
+    )
+    onestep, _ = run(data, work / ("onestep" + tail), dt, args.epochs, "pairs", 2, res, seed, width)
     frames = flow.frames[test]  # (N, T, n, n), the runs' test trajectories
     grid = flow.equation().grid
     print(f"{'lead':>6s} {'all2all':>9s} {'one-step':>9s} {'ratio':>6s}")

@@ -56,6 +56,14 @@ class NeuralOperator(nn.Module):
     part of the state dict: every checkpoint carries them and every prediction applies them.
     Scalars, not per-point fields, keep the model resolution-invariant.
 
+    Residual form. A model with :attr:`residual` set predicts an increment of its last input
+    frame, ``w_out = w_in[-1] + σ G((w_in - μ) / σ)`` (every output frame; ``w_in[-1] + G(w_in)``
+    without data normalisation): a zero ``G`` is the identity bit for bit, so a short lead
+    needs only a small correction. With :attr:`residual_lead` as well, the increment is
+    scaled by the call's lead time, ``w_out = w_in[-1] + τ σ G(z, τ)``: ``G`` then learns the
+    mean rate of change ``(w(t + τ) - w(t)) / τ``, which tends to ``∂w/∂t`` as ``τ -> 0`` (a
+    call without ``lead_time``, the fixed-window one, leaves the increment unscaled).
+
     Refinement. A class whose head is linear in its weights and can be widened sets
     ``refinable = True``; Spectral-Refiner, ``predict --refine``, ``evaluate --refine`` and
     ``compare-solver`` ask this, not the model's name.
@@ -69,6 +77,11 @@ class NeuralOperator(nn.Module):
     conditioning: frozenset[str] = frozenset()
     #: The largest conditioning value the model was trained for (``None``: unchecked).
     condition_max: float | None = None
+    #: Predict the increment of the last input frame (see the class docstring); a model with
+    #: the option sets it per instance from its constructor arguments.
+    residual: bool = False
+    #: In the residual form, scale the increment by the lead time (see the class docstring).
+    residual_lead: bool = False
     t_in: int
     t_out: int
 
@@ -126,7 +139,16 @@ class NeuralOperator(nn.Module):
         values = conditioning_values(
             self.name, self.conditioning, conditioning, w_in, self.condition_max
         )
-        return self.normalised(self.operator, w_in, **values)
+        if not self.residual:
+            return self.normalised(self.operator, w_in, **values)
+        last = w_in[:, -1:].expand(-1, self.t_out, -1, -1)
+        scale = torch.ones((), dtype=w_in.dtype, device=w_in.device)
+        if self.data_normalization:
+            mean, std = self.data_mean.to(w_in.dtype), self.data_std.to(w_in.dtype)
+            w_in, scale = (w_in - mean) / std, std
+        if self.residual_lead and "lead_time" in values:
+            scale = scale * values["lead_time"].view(-1, 1, 1, 1)
+        return torch.addcmul(last, self.operator(w_in, **values), scale)
 
     def normalised(
         self, fn: Callable[..., torch.Tensor], w_in: torch.Tensor, *args: Any, **kwargs: Any

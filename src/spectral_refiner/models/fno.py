@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import SpectralRefinerError
 from .base import NeuralOperator, register
 from .conditioning import FiLM, ScalarEmbedding, check_condition_on, embed
 from .layers import ChannelLinear, ChannelMLP, fourier_layers, periodic_encoding, time_encoding
@@ -48,6 +49,13 @@ class FNO2d(NeuralOperator):
     condition_max : float, optional
         The largest conditioning value the model is trained for (e.g. the maximum lead time of
         all2all training); a call beyond it is an error. Default: unchecked.
+    residual : bool
+        Predict the increment of the last input frame, ``w_out = w_in[-1] + σ G(z)`` (the
+        residual form of :class:`~.base.NeuralOperator`; a zero head is the identity). Default
+        false: the output is ``σ G(z) + μ``.
+    residual_lead : bool
+        With ``residual`` and ``condition_on="lead_time"``: scale the increment by the lead
+        time, ``w_out = w_in[-1] + τ σ G(z, τ)``. Default false.
     """
 
     def __init__(
@@ -62,11 +70,22 @@ class FNO2d(NeuralOperator):
         mlp_ratio: float = 0.0,
         condition_on: str | None = None,
         condition_max: float | None = None,
+        residual: bool = False,
+        residual_lead: bool = False,
     ) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
         self.conditioning = check_condition_on(self.name, condition_on)
         self.condition_max = condition_max
+        if not isinstance(residual, bool):
+            raise SpectralRefinerError(
+                f"{self.name}: residual={residual!r} must be true or false (model.residual)"
+            )
+        if residual_lead and not (residual and condition_on == "lead_time"):
+            raise SpectralRefinerError(
+                f"{self.name}: residual_lead needs residual=true and condition_on=lead_time"
+            )
+        self.residual, self.residual_lead = residual, bool(residual_lead)
         hidden = int(lifting_ratio * width)
         # The lifting MLP of [frames, coordinates]: its first layer is split in a frame part and
         # a coordinate part, computed once per grid instead of once per sample.
