@@ -13,10 +13,9 @@ from .apriori import (
     ClosureWindow,
     closure_inputs,
     closure_inputs_hat,
-    load_closure,
-    save_closure,
     window_inputs_hat,
 )
+from .closure_file import load_closure, save_closure
 from .corrector import INPUTS, Corrector
 from .model import BASES, FORMS, HybridModel
 from .shells import TYINGS, ShellGains
