@@ -45,6 +45,17 @@ def run_train(folder, data_file, name: str, t_in: int, *extra: str, model=None) 
     return main([*args, "--out", str(folder / name), *extra])
 
 
+def assert_resumes_bit_identically(raw: dict, tmp_path) -> None:
+    """Train ``raw`` whole, and stopped at once then resumed: the same weights and steps."""
+    whole = train(config_from_dict(raw), str(tmp_path / "whole"), progress=False)
+    stopped = config_from_dict({**raw, "optim": {**raw["optim"], "max_time": 1e-9}})
+    train(stopped, str(tmp_path / "run"), progress=False)
+    resumed = train(config_from_dict(raw), str(tmp_path / "run"), resume=True, progress=False)
+    a = load_checkpoint(tmp_path / "whole/checkpoints/latest.pt")["model"]["state_dict"]
+    b = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["model"]["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["steps"] == whole["steps"]
+
+
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, data_file):
     folder = tmp_path_factory.mktemp("pre")
@@ -123,10 +134,4 @@ def test_fine_tuning_stopped_and_resumed_is_bit_identical(pretrained, data_file,
         "init_from": str(pretrained),
         "freeze": "trunk",
     }
-    whole = train(config_from_dict(raw), str(tmp_path / "whole"), progress=False)
-    stopped = config_from_dict({**raw, "optim": {**raw["optim"], "max_time": 1e-9}})
-    train(stopped, str(tmp_path / "run"), progress=False)
-    resumed = train(config_from_dict(raw), str(tmp_path / "run"), resume=True, progress=False)
-    a = load_checkpoint(tmp_path / "whole/checkpoints/latest.pt")["model"]["state_dict"]
-    b = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["model"]["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["steps"] == whole["steps"]
+    assert_resumes_bit_identically(raw, tmp_path)

@@ -19,9 +19,14 @@ from spectral_refiner.training import (
     interface_layers,
     load_checkpoint,
     parameter_groups,
-    train,
 )
-from test_init_from import FNO, data_file, pretrained, run_train  # noqa: F401 (fixtures)
+from test_init_from import (  # noqa: F401 (fixtures)
+    FNO,
+    assert_resumes_bit_identically,
+    data_file,
+    pretrained,
+    run_train,
+)
 
 KWARGS = {k: v for k, v in FNO.items() if k != "name"}
 
@@ -96,13 +101,7 @@ def test_discriminative_fine_tuning_resumes_bit_identically(pretrained, data_fil
         "init_from": str(pretrained),
         "trunk_lr": 0.3,
     }
-    whole = train(config_from_dict(raw), str(tmp_path / "whole"), progress=False)
-    stopped = config_from_dict({**raw, "optim": {**raw["optim"], "max_time": 1e-9}})
-    train(stopped, str(tmp_path / "run"), progress=False)
-    resumed = train(config_from_dict(raw), str(tmp_path / "run"), resume=True, progress=False)
-    a = load_checkpoint(tmp_path / "whole/checkpoints/latest.pt")["model"]["state_dict"]
-    b = load_checkpoint(tmp_path / "run/checkpoints/latest.pt")["model"]["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["steps"] == whole["steps"]
+    assert_resumes_bit_identically(raw, tmp_path)
 
 
 @pytest.mark.parametrize(

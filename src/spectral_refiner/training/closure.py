@@ -10,11 +10,10 @@ Two models (:class:`~spectral_refiner.hybrid.AprioriClosure`):
   but it overfits small files) or per mode and its reflections (``"reflections"``), fitted in closed
   form by least squares on every frame of the training trajectories: seconds, no steps,
   exactly translation-equivariant and equivariant under the symmetries it ties.
-  With ``lags``/``memory`` (``train-closure --lags 1 2 4 8 --memory 4``) the same gains also
-  act on the resolved transfer of earlier frames and on the back-transfer of the unresolved
-  ring swept over the last frames (:func:`~spectral_refiner.physics.window_transfer_hat`):
-  a window-aware closure, fitted on the frames that have their full history (held out
-  0.931 Kolmogorov, 0.916 McWilliams, ``--tying dihedral``).
+  With ``lags``/``memory`` (``train-closure --lags 1 2 4 8 --memory 4``) the gains also act
+  on the resolved transfer of earlier frames and on the back-transfer of the unresolved ring
+  swept over the last frames (:func:`~spectral_refiner.physics.window_transfer_hat`): a
+  window-aware closure, fitted on frames with their full history (held out 0.931 / 0.916).
 * ``cnn``: the periodic ``cnn`` of :mod:`spectral_refiner.models`, fitted by Adam to the
   mean squared error of the normalised term ``‖τ_G(ω̄) - τ‖² / s_τ²`` on random minibatches,
   each frame under a random element ``g`` of the dihedral group of the grid (rotations by
