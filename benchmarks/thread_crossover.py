@@ -2,7 +2,8 @@
 
 For each resolution and batch (work = batch x n² grid points), ``--steps`` fixed RK4-CN steps
 (float32, McWilliams fields) are timed at 1 and at ``--threads`` threads, alternately, in one
-process with the passive OpenMP wait (``spectral_refiner`` imported first); the table gives the
+process with the OpenMP wait policy in effect (passive unless ``OMP_WAIT_POLICY`` is set: the
+``benchmarks`` package imports ``spectral_refiner`` first; printed); the table gives the
 median seconds per step and the speed-up of the extra threads. The smallest work with a
 speed-up above 1 is the crossover behind :data:`spectral_refiner.threads.SMALL_WORK`. Run on
 an idle machine from the repository root::
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -33,7 +35,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     print(
-        f"1 vs {args.threads} threads (passive wait), RK4-CN float32, {args.steps} steps per "
+        f"1 vs {args.threads} threads (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
+        f"RK4-CN float32, {args.steps} steps per "
         f"sample, medians of {args.repeats} alternating samples; {machine_state()}"
     )
     print(

@@ -32,7 +32,7 @@ def test_threads_follow_the_work_size_and_the_free_cores(machine):
     assert threads.free_cores() == 4
     assert threads.choose_threads(threads.SMALL_WORK - 1) == 1
     assert threads.choose_threads(threads.SMALL_WORK) == 4
-    assert threads.choose_threads() == 4  # unknown work: the free cores
+    assert threads.choose_threads() == 1  # unknown work: one thread
     machine(2, 1.6)  # one core's worth of other work, rounded up: one free core
     assert threads.choose_threads(10**9) == 1
     machine(2, 5.0)  # overloaded: still one thread, never zero

@@ -10,10 +10,12 @@ than with one. Two measures keep the project fast there:
   ``spectral-refiner`` command and every ``import spectral_refiner...`` made before torch.
   A program that imports torch first keeps the active default; set the variable yourself
   there (``OMP_WAIT_POLICY=PASSIVE python ...``).
-* **Threads from the work and the free cores** (:func:`choose_threads`): one thread for small
-  fields, where splitting an operation costs more than it saves (measured crossover
-  :data:`SMALL_WORK` grid points per operation, see ``benchmarks/README.md``); for larger work,
-  as many threads as there are free cores (:func:`free_cores`).
+* **Threads from the work and the free cores** (:func:`choose_threads`): one thread for
+  fields up to :data:`SMALL_WORK` grid points per operation and for work of unknown size,
+  where splitting an operation costs more than it saves; for larger work, as many threads as
+  there are free cores (:func:`free_cores`). Measured on an idle 2-core machine with passive
+  waiting (``benchmarks/thread_crossover.py``, ``benchmarks/README.md``): two threads ran
+  0.19-0.44x as fast as one at 64^2-256^2 and 0.56-0.63x at 512^2 x 1-4 fields.
 
 The user overrides the choice with ``--threads N`` on the command line or the environment
 variable :data:`ENV_VAR` (the command line sets the variable, so that worker processes it
@@ -42,9 +44,9 @@ __all__ = [
 ]
 
 ENV_VAR = "SPECTRAL_REFINER_THREADS"
-# Grid points per operation (batch x n^2) below which one thread is faster than two; measured
-# with benchmarks/thread_crossover.py.
-SMALL_WORK = 2 * 128 * 128
+# Grid points per operation (batch x n^2) below which one thread is faster than two: above
+# every size measured with benchmarks/thread_crossover.py (512^2 x 4 = 2**20 still lost).
+SMALL_WORK = 2**21
 
 
 def prefer_passive_wait() -> bool:
@@ -124,13 +126,13 @@ def requested_threads(value: int | str | None = None) -> int | None:
 def choose_threads(points: int | None = None, requested: int | None = None) -> int:
     """Intra-op threads for work of ``points`` grid points per operation (batch x n^2).
 
-    ``requested`` (or :data:`ENV_VAR`) wins; otherwise 1 below :data:`SMALL_WORK` points and
-    :func:`free_cores` above it (or when ``points`` is unknown).
+    ``requested`` (or :data:`ENV_VAR`) wins; otherwise :func:`free_cores` from
+    :data:`SMALL_WORK` points up, and 1 below it or when ``points`` is unknown.
     """
     requested = requested_threads(requested)
     if requested is not None:
         return requested
-    if points is not None and points < SMALL_WORK:
+    if points is None or points < SMALL_WORK:
         return 1
     return free_cores()
 
