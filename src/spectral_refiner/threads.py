@@ -15,7 +15,7 @@ than with one. Two measures keep the project fast there:
   where splitting an operation costs more than it saves; for larger work, as many threads as
   there are free cores (:func:`free_cores`). Measured on an idle 2-core machine with passive
   waiting (``benchmarks/thread_crossover.py``, ``benchmarks/README.md``): two threads ran
-  0.19-0.44x as fast as one at 64^2-256^2 and 0.56-0.63x at 512^2 x 1-4 fields.
+  0.29-0.71x as fast as one at 64^2-256^2 and 0.97-1.02x at 512^2 x 1-4 fields.
 
 The user overrides the choice with ``--threads N`` on the command line or the environment
 variable :data:`ENV_VAR` (the command line sets the variable, so that worker processes it
@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 ENV_VAR = "SPECTRAL_REFINER_THREADS"
-# Grid points per operation (batch x n^2) below which one thread is faster than two: above
-# every size measured with benchmarks/thread_crossover.py (512^2 x 4 = 2**20 still lost).
+# Grid points per operation (batch x n^2) below which one thread is faster than two: twice
+# the size where two threads first broke even with benchmarks/thread_crossover.py (idle,
+# passive wait: 512^2 x 4 = 2**20 points, 1.02x; every smaller size 0.29-0.99x).
 SMALL_WORK = 2**21
 
 
