@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> None:
         repeats=args.repeats,
         progress=True,
     )
-    n = r["resolution"]
     print(format_hybrid_comparison(r) + f"\n{machine_state()} after the run")
     print("baselines: " + "; ".join(f"{k} = {v}" for k, v in r["baselines"].items()))
     for run, (name, row) in zip(args.run, r["targets"].items(), strict=True):
@@ -91,10 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  wall time hybrid / 4n solver {_r(row.get('cost_vs_4n'))}   (aim <= 0.2)")
         print(f"  stable over the horizon      {row['stable']}")
         print(f"  band errors hybrid           {_bands(row['band_errors'])}   (target <= 0.1)")
-        pairs = (("band_errors_plain", f"plain {n}²"), ("band_errors_closure", "best closure"))
-        for key, label in pairs:
-            if key in row:
-                print(f"  band errors {label:17s}{_bands(row[key])}")
+        for key in ("plain", "closure"):
+            if f"band_errors_{key}" in row:
+                bands = _bands(row[f"band_errors_{key}"])
+                print(f"  band errors {key:17s}{bands}   ({row[f'{key}_method']})")
     print("\nverdict:")
     for line in r["verdict"]:
         print(f"- {line}")

@@ -106,6 +106,8 @@ def test_verdict_reads_dominance_and_ties_in_time():
         point("smagorinsky 16²", "closure", 2.0, 0.25, 0.25),
         point("hybrid h 16²", "hybrid", 2.01, 0.6, 0.05),
     ]
+    for p, grid in zip(points, (16, 24, 32, 48, 64, 16, 24), strict=True):
+        p["grid"] = grid  # the all-modes variants on 3/2-times finer grids; h on that base
     lines = hybrid_verdict(points)
     assert len(lines) == 4
     # 16²: neither variant dominates (one faster, one longer): the one with the longer
@@ -123,8 +125,24 @@ def test_verdict_reads_dominance_and_ties_in_time():
     assert targets["t95_vs_2n"] == 0.6 / 0.5 and targets["t95_at_least_2n"]
     assert targets["t95_vs_4n"] is None and not targets["t95_at_least_4n"]
     assert targets["cost_vs_2n"] == 2.01 / 4.0 and targets["stable"]
-    slow = [*points[:-1], point("hybrid h 16²", "hybrid", 3.0, 0.2, 0.3)]
+    slow = [*points[:-1], {**point("hybrid h 16²", "hybrid", 3.0, 0.2, 0.3), "grid": 24}]
     assert hybrid_verdict(slow)[0].startswith("hybrid h 16² loses to the solver 16²")
+    # The baseline at 16² is the all-modes variant (24² grid); a hybrid on the 2/3-rule base
+    # (16² grid) is also set against the plain solver it corrects, and its spectrum error
+    # against that solver's.
+    points[0]["band_errors"], points[1]["band_errors"] = [0.3], [0.2]
+    two_thirds = [*points[:-1], {**points[-1], "method": "hybrid t 16²", "grid": 16}]
+    lines = hybrid_verdict(two_thirds)
+    assert len(lines) == 5
+    assert lines[0].startswith(
+        "hybrid t 16² trades with the plain solver it corrects (solver 16² (2/3 rule))"
+    )
+    assert lines[1].startswith("hybrid t 16² Pareto-dominates the solver 16²")
+    row = target_ratios(two_thirds, 16)["hybrid t 16²"]
+    assert row["band_errors_plain"] == [0.3] and row["plain_method"] == "solver 16² (2/3 rule)"
+    assert len(hybrid_verdict(points)) == 4  # all-modes hybrid: its solver is the baseline
+    row = target_ratios(points, 16)["hybrid h 16²"]
+    assert row["band_errors_plain"] == [0.2] and row["plain_method"] == "solver 16² (all modes)"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from spectral_refiner.errors import SpectralRefinerError
 from spectral_refiner.hybrid import HybridModel
 from spectral_refiner.models import model_from_payload, model_payload
 from spectral_refiner.physics.time_stepping import imex_stepper
-from spectral_refiner.training import hybrid_kwargs, load_checkpoint
+from spectral_refiner.training import hybrid_kwargs, init_from, load_checkpoint
 from test_training import assert_same_weights, step_records, weights
 
 DNS = ["sim_resolution=32", "resolution=16", "n_trajectories=5", "n_frames=6", "warmup_time=0.2"]
@@ -161,3 +161,34 @@ def test_hybrid_cli_run_resumes_after_a_kill_and_two_ranks_equal_one(dns_file, t
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "another equation than the hybrid run" in err
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == before
+
+
+def test_init_from_a_hybrid_with_another_cadence_and_step(dns_file, tmp_path, capsys):
+    """``train --init-from`` a state-form hybrid run into a run with another correction
+    cadence, step and frame count: the corrector's weights are copied bit for bit, the run
+    keeps its own settings and says which differ; another corrector is refused in one line."""
+    state = {**CONFIG["model"], "form": "state"}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps(CONFIG | {"model": state}))
+    args = ["train", "--config", str(cfg), "--data", str(dns_file), "--out"]
+    assert main([*args, str(tmp_path / "pre"), "--quiet"]) == 0
+    capsys.readouterr()
+    changes = ["model.correct_every=2", "model.steps_per_frame=4", "model.dt=0.005"]
+    tuned = [*args, str(tmp_path / "tuned"), "--init-from", str(tmp_path / "pre")]
+    for change in changes:
+        tuned += ["--set", change]
+    assert main(tuned) == 0
+    out = capsys.readouterr().out
+    assert "weights copied; the run's own correct_every, dt, steps_per_frame" in out
+    pre = load_checkpoint(tmp_path / "pre/checkpoints/best.pt")["model"]
+    model = model_from_payload(pre)
+    fresh = hybrid(dns_file, form="state", correct_every=2, steps_per_frame=4, dt=0.005)
+    messages = []
+    init_from(fresh, str(tmp_path / "pre"), say=messages.append)
+    assert fresh.config["correct_every"] == 2 and fresh.hybrid.steps_per_call == 2
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    assert len(messages) == 1
+    wider = hybrid(dns_file, form="state", corrector={"name": "cnn", "width": 6, "n_layers": 2})
+    with pytest.raises(SpectralRefinerError, match=r"set model\.corrector"):
+        init_from(wider, str(tmp_path / "pre"))

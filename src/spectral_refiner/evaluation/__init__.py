@@ -17,6 +17,7 @@ from .hybrid_verdict import (
     dominates,
     format_hybrid_comparison,
     hybrid_verdict,
+    own_solver,
     target_ratios,
 )
 from .inputs import SPLITS, RunData, Selection, open_run_data, residual_problem, trained_on
@@ -85,6 +86,7 @@ __all__ = [
     "median_relative_l1",
     "minimise_1d",
     "open_run_data",
+    "own_solver",
     "pareto_front",
     "pareto_sections",
     "plain_solver",

@@ -84,6 +84,10 @@ class HybridModel(NeuralOperator):
     """
 
     data_normalization = False  # the solver advances physical vorticity
+    run_settings = frozenset(
+        {"problem", "steps_per_frame", "dt", "checkpoint", "correct_every"}
+        | {"input_scale", "output_scale"}
+    )
 
     def __init__(
         self,

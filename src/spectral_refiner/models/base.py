@@ -82,6 +82,10 @@ class NeuralOperator(nn.Module):
     residual: bool = False
     #: In the residual form, scale the increment by the lead time (see the class docstring).
     residual_lead: bool = False
+    #: Constructor arguments that set how the model runs (the equation it corrects, its step,
+    #: its cadence, its scales), not what its parameters are: ``train --init-from`` copies a
+    #: checkpoint's weights when only these differ and keeps the run's values.
+    run_settings: ClassVar[frozenset[str]] = frozenset()
     t_in: int
     t_out: int
 

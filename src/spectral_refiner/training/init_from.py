@@ -8,7 +8,10 @@ model has one without declaring it). The *trunk* is every other parameter. Initi
 checkpoint of the same model family with the same trunk settings copies every tensor whose
 shape agrees, bit for bit, and keeps the fresh initialisation of the interface tensors whose
 channels differ (saying which). The run's own data statistics replace the checkpoint's
-(``data_mean``, ``data_std``). ``--freeze trunk`` trains only the interface layers.
+(``data_mean``, ``data_std``), and so do the model's run settings
+(:attr:`~spectral_refiner.models.NeuralOperator.run_settings`: a hybrid's equation, step,
+correction cadence and scales may differ from the checkpoint's; the run says which).
+``--freeze trunk`` trains only the interface layers.
 
 Discriminative fine-tuning (``--trunk-lr F``): the optimiser gets two parameter groups, the
 interface layers at the run's learning rate ``η(s)`` and the trunk at ``F·η(s)`` (the schedule
@@ -71,11 +74,9 @@ def init_from(model: NeuralOperator, path: str, say: Callable[[str], None] = pri
             f"{payload.get('name')}"
         )
     theirs, ours = payload["config"], dict(model.config)
-    differ = sorted(
-        k
-        for k in set(theirs) | set(ours)
-        if k not in _CHANNEL_ARGS and theirs.get(k) != ours.get(k)
-    )
+    changed = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    settings = [k for k in changed if k in model.run_settings]
+    differ = [k for k in changed if k not in _CHANNEL_ARGS and k not in model.run_settings]
     if differ:
         k = differ[0]
         raise SpectralRefinerError(
@@ -88,6 +89,11 @@ def init_from(model: NeuralOperator, path: str, say: Callable[[str], None] = pri
         for key, value in target.items():
             if key not in _STATISTICS and key not in fresh:
                 value.copy_(source[key])
+    if settings:
+        say(
+            f"init-from {file}: weights copied; the run's own {', '.join(settings)} replace "
+            "the checkpoint's"
+        )
     if fresh:
         layers = sorted({k.rpartition(".")[0] for k in fresh})
         say(
