@@ -179,7 +179,7 @@ def test_init_from_a_hybrid_with_another_cadence_and_step(dns_file, tmp_path, ca
         tuned += ["--set", change]
     assert main(tuned) == 0
     out = capsys.readouterr().out
-    assert "weights copied; the run's own correct_every, dt, steps_per_frame" in out
+    assert "differ from the checkpoint's: correct_every, dt, steps_per_frame" in out
     pre = load_checkpoint(tmp_path / "pre/checkpoints/best.pt")["model"]
     model = model_from_payload(pre)
     fresh = hybrid(dns_file, form="state", correct_every=2, steps_per_frame=4, dt=0.005)

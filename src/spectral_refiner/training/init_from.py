@@ -91,8 +91,8 @@ def init_from(model: NeuralOperator, path: str, say: Callable[[str], None] = pri
                 value.copy_(source[key])
     if settings:
         say(
-            f"init-from {file}: weights copied; the run's own {', '.join(settings)} replace "
-            "the checkpoint's"
+            f"init-from {file}: weights copied; the run keeps its own run settings where "
+            f"they differ from the checkpoint's: {', '.join(settings)}"
         )
     if fresh:
         layers = sorted({k.rpartition(".")[0] for k in fresh})
