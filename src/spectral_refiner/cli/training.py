@@ -163,6 +163,7 @@ def _cmd_train_closure(args: argparse.Namespace) -> int:
         tying=args.tying,
         lags=tuple(args.lags),
         memory=args.memory,
+        substeps=args.substeps,
         steps=args.steps,
         progress=not args.quiet,
     )
@@ -272,6 +273,14 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         metavar="H",
         help="shell: also map the back-transfer of the unresolved ring integrated over the "
         "window's last H frames (default 0: none)",
+    )
+    p.add_argument(
+        "--substeps",
+        type=integer(1),
+        default=4,
+        metavar="S",
+        help="with --memory: steps of the ring per frame interval (default 4; its cost grows "
+        "in proportion)",
     )
     p.add_argument("--steps", type=integer(1), default=2000, help="cnn: Adam steps (default 2000)")
     add_threads(p)
