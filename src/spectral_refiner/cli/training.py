@@ -164,6 +164,7 @@ def _cmd_train_closure(args: argparse.Namespace) -> int:
         lags=tuple(args.lags),
         memory=args.memory,
         substeps=args.substeps,
+        frame_stride=args.frame_stride,
         steps=args.steps,
         progress=not args.quiet,
     )
@@ -281,6 +282,14 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="with --memory: steps of the ring per frame interval (default 4; its cost grows "
         "in proportion)",
+    )
+    p.add_argument(
+        "--frame-stride",
+        type=integer(1),
+        default=1,
+        metavar="S",
+        help="fit on every S-th stored frame (default 1): a window closure for a model trained "
+        "with data.frame_stride S",
     )
     p.add_argument("--steps", type=integer(1), default=2000, help="cnn: Adam steps (default 2000)")
     add_threads(p)

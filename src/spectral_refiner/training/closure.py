@@ -138,6 +138,7 @@ def train_closure(
     lags: tuple[int, ...] = (),
     memory: int = 0,
     substeps: int = 4,
+    frame_stride: int = 1,
     width: int = 32,
     n_layers: int = 5,
     kernel_size: int = 5,
@@ -175,6 +176,10 @@ def train_closure(
     substeps : int
         With ``memory``: ETD2RK steps of the ring per frame interval (its cost grows in
         proportion; 2 instead of 4 halves it).
+    frame_stride : int
+        Fit on every ``frame_stride``-th stored frame (of ``data`` and ``held_out``): a window
+        closure then closes the residual of frames ``frame_stride`` times the file's interval
+        apart (a model trained with ``data.frame_stride``).
     width, n_layers, kernel_size : int
         The ``cnn``'s hidden channels, convolutions and kernel side.
     steps, batch_size, lr : int, int, float
@@ -213,10 +218,13 @@ def train_closure(
     if info.problem is None:
         raise SpectralRefinerError(f"{data} records no equation: regenerate it")
     problem = info.problem
+    if frame_stride < 1:
+        raise SpectralRefinerError(f"the frame stride must be >= 1, got {frame_stride}")
+    frames_kept = len(info.times[::frame_stride])
     window = ClosureWindow(
         tuple(lags),
         int(memory),
-        problem.dt,
+        problem.dt * frame_stride,
         problem.viscosity,
         problem.drag or 0.0,
         substeps=int(substeps),
@@ -226,13 +234,13 @@ def train_closure(
             f"--lags/--memory ({window.describe()}) need --model shell on the transfer inputs, "
             f"got --model {model} --inputs {inputs}"
         )
-    if window.history >= len(info.times):
+    if window.history >= frames_kept:
         raise SpectralRefinerError(
-            f"{data} has {len(info.times)} frames per trajectory, too few for "
-            f"{window.describe()}: use shorter --lags/--memory"
+            f"{data} has {frames_kept} frames per trajectory at stride {frame_stride}, too few "
+            f"for {window.describe()}: use shorter --lags/--memory"
         )
-    tau = torch.from_numpy(read_subgrid(data))
-    frames = torch.from_numpy(read_vorticity(data))
+    tau = torch.from_numpy(read_subgrid(data))[:, ::frame_stride]
+    frames = torch.from_numpy(read_vorticity(data))[:, ::frame_stride]
     if held_out is None:
         split = split_trajectories(info.n_trajectories, val_split, 0, seed)
         train, held = split["train"], split["val"]
@@ -240,8 +248,8 @@ def train_closure(
     else:
         other = _held_out_file(info, held_out)
         train, held = list(range(info.n_trajectories)), list(range(other.n_trajectories))
-        val_tau = torch.from_numpy(read_subgrid(held_out))
-        val_frames = torch.from_numpy(read_vorticity(held_out))
+        val_tau = torch.from_numpy(read_subgrid(held_out))[:, ::frame_stride]
+        val_frames = torch.from_numpy(read_vorticity(held_out))[:, ::frame_stride]
     grid = SpectralGrid(info.resolution, info.problem.box_length)
     if window.history:
         train_frames, train_tau = frames[train], tau[train]
