@@ -267,30 +267,33 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
         help="shell: also map the resolved transfer of the frames K earlier (a window-aware "
         "closure: it closes the residual of windows longer than its lags), e.g. 1 2 4 8",
     )
-    p.add_argument(
-        "--memory",
-        type=integer(0),
-        default=0,
-        metavar="H",
-        help="shell: also map the back-transfer of the unresolved ring integrated over the "
-        "window's last H frames (default 0: none)",
-    )
-    p.add_argument(
-        "--substeps",
-        type=integer(1),
-        default=4,
-        metavar="S",
-        help="with --memory: steps of the ring per frame interval (default 4; its cost grows "
-        "in proportion)",
-    )
-    p.add_argument(
-        "--frame-stride",
-        type=integer(1),
-        default=1,
-        metavar="S",
-        help="fit on every S-th stored frame (default 1): a window closure for a model trained "
-        "with data.frame_stride S",
-    )
+    for flag, least, default, metavar, text in (
+        (
+            "--memory",
+            0,
+            0,
+            "H",
+            "shell: also map the back-transfer of the unresolved ring integrated over the "
+            "window's last H frames (default 0: none)",
+        ),
+        (
+            "--substeps",
+            1,
+            4,
+            "S",
+            "with --memory: steps of the ring per frame interval (default 4; its cost grows "
+            "in proportion)",
+        ),
+        (
+            "--frame-stride",
+            1,
+            1,
+            "S",
+            "fit on every S-th stored frame (default 1): a window closure for a model "
+            "trained with data.frame_stride S",
+        ),
+    ):
+        p.add_argument(flag, type=integer(least), default=default, metavar=metavar, help=text)
     p.add_argument("--steps", type=integer(1), default=2000, help="cnn: Adam steps (default 2000)")
     add_threads(p)
     add_quiet(p)
