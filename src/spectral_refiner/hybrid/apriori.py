@@ -65,6 +65,15 @@ CLOSURE_INPUTS = {**INPUTS, "transfer": 4}
 FORMAT = "spectral-refiner-closure/1"
 
 
+def _stride_hint(dt: float, interval: float) -> str:
+    """How to fit a window closure at ``dt`` from the file it was fitted on, when ``dt`` is a
+    whole multiple ``S`` of its ``interval`` (``train-closure --frame-stride S``)."""
+    stride = round(dt / interval)
+    if stride > 1 and math.isclose(dt, stride * interval, rel_tol=1e-4):
+        return f" (`train-closure --frame-stride {stride}` on its file)"
+    return ""
+
+
 @dataclasses.dataclass(frozen=True)
 class ClosureWindow:
     """What a window-aware closure sees besides the frame it closes
@@ -243,6 +252,7 @@ class AprioriClosure:
             raise SpectralRefinerError(
                 f"this closure ({self.window.describe()}) was trained on frames {interval:g} "
                 f"apart, the residual's are {dt:g} apart: train it on frames {dt:g} apart"
+                + _stride_hint(dt, interval)
             )
         g, n = self.grid, self.resolution
         tau = self.window_tau_hat(w_hat if g.n == n else g.resample_hat(w_hat, n))
