@@ -200,14 +200,15 @@ def test_zero_correction_ties_the_plain_solver_and_the_4n_solver_beats_n(
     assert tuned["error"] <= tuned["error_without"] and tuned["coefficient"] >= 0
     assert f"smagorinsky C={tuned['coefficient']:.3g} 16²" in points
     # Against the baselines at 16² and 64² and the best closure, and, when the stronger 16²
-    # variant (timed) is the all-modes one, first against the solver it corrects (with the
-    # same errors: it cannot dominate it).
+    # variant (timed) is the all-modes one, first against the solver it corrects, with the
+    # same errors (which of the two is cheaper is left to timing noise at one repeat).
     own = results["baselines"]["solver 16²"] != "solver 16² (2/3 rule)"
     assert len(results["verdict"]) == 3 + own and "the solver 64²" in results["verdict"][-2]
     if own:
         first = results["verdict"][0]
         assert "the plain solver it corrects (solver 16² (2/3 rule))" in first
-        assert "Pareto-dominates" not in first
+        ours, theirs = first.split("rel L2 ")[1].split(",")[0].split(" vs ")
+        assert ours == theirs, first
 
     # The report's section: the verdict and a figure drawing exactly the measured numbers.
     parts = hybrid_sections([types.SimpleNamespace(run=RunDir.existing(run))], tmp_path)

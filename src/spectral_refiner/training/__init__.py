@@ -12,7 +12,8 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from .closure import CLOSURE_MODELS, closure_correlation, closure_figures, train_closure
+from .closure import CLOSURE_MODELS, train_closure
+from .closure_figures import closure_correlation, closure_figures
 from .fixed_window import FixedWindow, file_record, use_on_file
 from .hybrid import HYBRID, hybrid_kwargs
 from .init_from import FREEZE, freeze_trunk, init_from, interface_layers, parameter_groups

@@ -22,13 +22,8 @@ Two models (:class:`~spectral_refiner.hybrid.AprioriClosure`):
   early-stopped on the held-out correlation.
 
 Held-out frames are whole trajectories (of the training file, or of another file of the same
-problem), so no held-out frame is a neighbour of a training frame. The a-priori figures:
-
-.. math::
-
-    \rho = \frac{\langle \tau_G, \tau\rangle}{\|\tau_G\|\,\|\tau\|}
-    \quad\text{(both centred over all held-out points)},\qquad
-    e = \frac{\|\tau_G - \tau\|}{\|\tau\|}.
+problem), so no held-out frame is a neighbour of a training frame; the a-priori figures are
+those of :mod:`.closure_figures`.
 """
 
 from __future__ import annotations
@@ -58,49 +53,14 @@ from ..hybrid import (
 from ..models import build_model
 from ..physics import SpectralGrid
 from ..problem import EQUATION_FIELDS
+from .closure_figures import closure_correlation, closure_figures
 
-__all__ = ["CLOSURE_MODELS", "closure_correlation", "closure_figures", "dihedral", "train_closure"]
+__all__ = ["CLOSURE_MODELS", "dihedral", "train_closure"]
 
 #: The closure models :func:`train_closure` fits (module docstring).
 CLOSURE_MODELS = ("shell", "cnn")
 #: Training frames (evenly spaced) the reported training correlation is measured on.
 TRAIN_SAMPLE = 512
-
-
-def _predict(closure: AprioriClosure, frames: torch.Tensor, batch: int) -> torch.Tensor:
-    if closure.history:  # whole trajectories, each frame with its full history
-        grid, h = closure.stored_grid, closure.history
-        with torch.no_grad():
-            return torch.cat(
-                [
-                    grid.irfft(closure.window_tau_hat(grid.rfft(f[None].to(grid.dtype))))[0, h:]
-                    for f in frames
-                ]
-            )
-    flat = frames.flatten(0, -3)
-    with torch.no_grad():
-        return torch.cat([closure.tau(flat[i : i + batch]) for i in range(0, len(flat), batch)])
-
-
-def closure_figures(
-    closure: AprioriClosure, frames: torch.Tensor, tau: torch.Tensor, batch: int = 64
-) -> dict[str, float]:
-    """``correlation`` ``ρ`` and ``relative_error`` ``e`` (module docstring) of
-    ``τ_G(frames)`` against ``tau``, pooled over all frames; for a closure with a window,
-    ``frames`` and ``tau`` are whole trajectories ``(B, T, n, n)`` and each trajectory's
-    first ``history`` frames (those without their full history) are left out."""
-    tau = tau[:, closure.history :] if closure.history else tau
-    p, t = _predict(closure, frames, batch).double().flatten(), tau.double().flatten()
-    error = float((p - t).norm() / t.norm())
-    p, t = p - p.mean(), t - t.mean()
-    return {"correlation": float((p @ t) / (p.norm() * t.norm())), "relative_error": error}
-
-
-def closure_correlation(
-    closure: AprioriClosure, frames: torch.Tensor, tau: torch.Tensor, batch: int = 64
-) -> float:
-    """Pooled Pearson correlation of ``τ_G(frames)`` with ``tau`` (module docstring)."""
-    return closure_figures(closure, frames, tau, batch)["correlation"]
 
 
 def _held_out_file(info: DatasetInfo, path: str | os.PathLike) -> DatasetInfo:
